@@ -1,0 +1,45 @@
+"""Building models: a preset, optional overrides, optional checkpoint, a device."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .checkpoint import load_checkpoint, resolve_checkpoint
+from .config import Sam2Config
+from .model import Sam2
+from .presets import get_config
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The given device, else CUDA, else Apple MPS, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def build_model(
+    config: str | Sam2Config,
+    checkpoint: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    mode: str = "eval",
+    **overrides: object,
+) -> Sam2:
+    """A Sam2 for a preset (any accepted name), loading `checkpoint` strictly if given.
+
+    `checkpoint` may be a local .pt/.safetensors file, a URL, a hub id or an official name.
+    """
+    if mode not in ("eval", "train"):
+        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    cfg = get_config(config, **overrides)
+    model = Sam2(cfg)
+    if checkpoint is not None:
+        path, _ = resolve_checkpoint(checkpoint)
+        load_checkpoint(model, path, cfg.name)
+    model = model.to(pick_device(device))
+    return model.eval() if mode == "eval" else model.train()

@@ -1,0 +1,90 @@
+"""`build_sam2` and friends with the official names and arguments, over masklet.build."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import torch
+
+from ..build import build_model
+from ..config import Sam2Config
+from ..model import Sam2
+from ..presets import canonical_name
+
+# Official hydra override keys (after "model.") -> masklet config fields.
+_DECODER_EXTRA = "sam_mask_decoder_extra_args."
+_HYDRA_DECODER_KEYS = {
+    "dynamic_multimask_via_stability": "mask_decoder.dynamic_multimask_via_stability",
+    "dynamic_multimask_stability_delta": "mask_decoder.dynamic_multimask_stability_delta",
+    "dynamic_multimask_stability_thresh": "mask_decoder.dynamic_multimask_stability_thresh",
+}
+_NO_EFFECT_KEYS = {"compile_image_encoder"}  # accepted; compilation is chosen elsewhere in masklet
+
+# What the official builder turns on with apply_postprocessing=True.
+_IMAGE_POSTPROCESSING = {
+    "mask_decoder.dynamic_multimask_via_stability": True,
+    "mask_decoder.dynamic_multimask_stability_delta": 0.05,
+    "mask_decoder.dynamic_multimask_stability_thresh": 0.98,
+}
+
+
+def _parse_value(text: str) -> object:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("null", "none"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip().strip("'\"")
+
+
+def parse_hydra_overrides(overrides: Iterable[str]) -> dict[str, object]:
+    """Translate official `++model.key=value` overrides into masklet config overrides."""
+    top_fields = set(Sam2Config.__dataclass_fields__)
+    result: dict[str, object] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"hydra override {item!r} has no '=': expected e.g. '++model.fill_hole_area=0'")
+        key, value = item.split("=", 1)
+        key = key.lstrip("+~")
+        if not key.startswith("model."):
+            raise ValueError(f"unknown hydra override {item!r}: only 'model.*' options are known")
+        key = key[len("model.") :]
+        if key.startswith(_DECODER_EXTRA) and key[len(_DECODER_EXTRA) :] in _HYDRA_DECODER_KEYS:
+            result[_HYDRA_DECODER_KEYS[key[len(_DECODER_EXTRA) :]]] = _parse_value(value)
+        elif key in _NO_EFFECT_KEYS:
+            continue
+        elif key in top_fields and key not in ("name", "hiera", "neck", "mask_decoder", "memory_attention", "memory_encoder"):
+            result[key] = _parse_value(value)
+        else:
+            raise ValueError(
+                f"unknown hydra override {item!r}: masklet knows model.<option> for the options of "
+                f"Sam2Config and model.sam_mask_decoder_extra_args.{{{', '.join(_HYDRA_DECODER_KEYS)}}}"
+            )
+    return result
+
+
+def build_sam2(
+    config_file: str | Sam2Config,
+    ckpt_path: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    mode: str = "eval",
+    hydra_overrides_extra: Iterable[str] = (),
+    apply_postprocessing: bool = True,
+    **overrides: object,
+) -> Sam2:
+    """Build a SAM 2 model for image prediction, as the official `build_sam2` does."""
+    options: dict[str, object] = dict(_IMAGE_POSTPROCESSING) if apply_postprocessing else {}
+    options.update(parse_hydra_overrides(hydra_overrides_extra))
+    options.update(overrides)
+    return build_model(config_file, ckpt_path, device=device, mode=mode, **options)
+
+
+def build_sam2_hf(model_id: str, **kwargs: object) -> Sam2:
+    """Build from a hub id such as "facebook/sam2.1-hiera-tiny" (downloaded once, cached)."""
+    return build_sam2(canonical_name(model_id), ckpt_path=model_id, **kwargs)  # type: ignore[arg-type]

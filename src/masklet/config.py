@@ -1,0 +1,159 @@
+"""Configuration of a SAM 2 network: small frozen dataclasses, one per block.
+
+Every field that changes the computation is spelled out here; presets.py fills them in
+for the official sizes. Derived values are properties so they can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class HieraConfig:
+    """The hierarchical ViT trunk of the image encoder."""
+
+    embed_dim: int  # channels of the first stage; doubled at each stage
+    num_heads: int  # heads of the first stage; doubled at each stage
+    stages: tuple[int, ...]  # blocks per stage
+    global_att_blocks: tuple[int, ...]  # blocks attending over the whole image, not windows
+    window_spec: tuple[int, ...] = (8, 4, 14, 7)  # mask-unit/window size per stage
+    window_pos_embed_bkg_spatial_size: tuple[int, int] = (7, 7)  # background pos-embed grid
+    q_pool: int = 3  # number of stage transitions that pool the queries
+    q_stride: tuple[int, int] = (2, 2)  # query pooling stride
+    dim_mul: float = 2.0  # channel growth per stage
+    head_mul: float = 2.0  # head-count growth per stage
+    mlp_ratio: float = 4.0
+
+    @property
+    def stage_dims(self) -> tuple[int, ...]:
+        return tuple(int(self.embed_dim * self.dim_mul**i) for i in range(len(self.stages)))
+
+    @property
+    def backbone_channel_list(self) -> tuple[int, ...]:
+        """Channels of the trunk outputs, coarsest first (the neck's order)."""
+        return tuple(reversed(self.stage_dims))
+
+
+@dataclass(frozen=True)
+class NeckConfig:
+    """The FPN neck turning the trunk's stages into 256-channel feature maps."""
+
+    d_model: int = 256
+    fpn_top_down_levels: tuple[int, ...] = (2, 3)  # levels that receive the coarser map
+    scalp: int = 1  # coarsest levels dropped after the neck
+
+
+@dataclass(frozen=True)
+class MaskDecoderConfig:
+    """The two-way transformer mask decoder and its heads."""
+
+    transformer_depth: int = 2
+    transformer_mlp_dim: int = 2048
+    transformer_num_heads: int = 8
+    num_multimask_outputs: int = 3
+    iou_head_depth: int = 3
+    iou_head_hidden_dim: int = 256
+    use_high_res_features: bool = True  # skip connections from strides 4 and 8
+    iou_prediction_use_sigmoid: bool = True
+    pred_obj_scores: bool = True  # object-score head: is the object visible at all?
+    pred_obj_scores_mlp: bool = True  # that head is a 3-layer MLP rather than a linear layer
+    use_multimask_token_for_obj_ptr: bool = True
+    # Single-mask answers fall back to the best multimask output when the single mask is
+    # unstable under a threshold shift (build_sam2's "apply_postprocessing").
+    dynamic_multimask_via_stability: bool = False
+    dynamic_multimask_stability_delta: float = 0.05
+    dynamic_multimask_stability_thresh: float = 0.98
+
+
+@dataclass(frozen=True)
+class MemoryAttentionConfig:
+    """Self- and cross-attention of the current frame to the memory bank."""
+
+    d_model: int = 256
+    num_layers: int = 4
+    dim_feedforward: int = 2048
+    num_heads: int = 1
+    dropout: float = 0.1
+    rope_theta: float = 10000.0
+    pos_enc_at_input: bool = True  # add 0.1 x position encoding to the frame tokens
+    pos_enc_at_attn: bool = False
+    pos_enc_at_cross_attn_keys: bool = True
+    pos_enc_at_cross_attn_queries: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryEncoderConfig:
+    """Fuses a frame's features with its predicted mask into a memory."""
+
+    out_dim: int = 64  # memory channels
+    mask_kernel_size: int = 3
+    mask_stride: int = 2
+    mask_padding: int = 1
+    fuser_num_layers: int = 2
+    fuser_kernel_size: int = 7
+
+
+@dataclass(frozen=True)
+class Sam2Config:
+    """The whole network: image encoder, prompt encoder, mask decoder and memory."""
+
+    name: str
+    hiera: HieraConfig
+    neck: NeckConfig = field(default_factory=NeckConfig)
+    mask_decoder: MaskDecoderConfig = field(default_factory=MaskDecoderConfig)
+    memory_attention: MemoryAttentionConfig = field(default_factory=MemoryAttentionConfig)
+    memory_encoder: MemoryEncoderConfig = field(default_factory=MemoryEncoderConfig)
+    image_size: int = 1024  # square input resolution
+    backbone_stride: int = 16  # stride of the lowest-resolution feature map used
+    mask_in_chans: int = 16  # hidden channels of the prompt encoder's mask downscaling
+    num_maskmem: int = 7  # memories attended to: the prompted frame(s) + 6 recent frames
+    max_obj_ptrs_in_encoder: int = 16  # object pointers attended to
+    sigmoid_scale_for_mem_enc: float = 20.0  # mask logits -> memory encoder input
+    sigmoid_bias_for_mem_enc: float = -10.0
+    use_mask_input_as_output_without_sam: bool = True  # a mask prompt is the answer as is
+    directly_add_no_mem_embed: bool = True  # frames without memory get no_mem_embed added
+    multimask_output_in_sam: bool = True  # three masks on the first click of a frame
+    multimask_min_pt_num: int = 0
+    multimask_max_pt_num: int = 1
+    multimask_output_for_tracking: bool = True
+    use_obj_ptrs_in_encoder: bool = True  # object pointers join the memory tokens
+    use_mlp_for_obj_ptr_proj: bool = True
+    only_obj_ptrs_in_the_past_for_eval: bool = True
+    fixed_no_obj_ptr: bool = True  # a learned pointer for frames where the object is absent
+    add_tpos_enc_to_obj_ptrs: bool = False  # SAM 2.1: temporal encoding on object pointers
+    proj_tpos_enc_in_obj_ptrs: bool = False  # SAM 2.1: project it to the memory width
+    use_signed_tpos_enc_to_obj_ptrs: bool = False  # SAM 2.1: signed temporal distance
+    no_obj_embed_spatial: bool = False  # SAM 2.1: occlusion embedding added to memories
+    memory_temporal_stride_for_eval: int = 1
+    non_overlap_masks_for_mem_enc: bool = False
+    binarize_mask_from_pts_for_mem_enc: bool = False  # video predictor sets it True
+    fill_hole_area: int = 0  # video predictor: fill holes up to this area in output masks
+    max_cond_frames_in_attn: int = -1  # -1: attend to every prompted frame
+    add_all_frames_to_correct_as_cond: bool = False
+
+    @property
+    def prompt_embed_dim(self) -> int:
+        return self.neck.d_model
+
+    @property
+    def image_embedding_size(self) -> int:
+        return self.image_size // self.backbone_stride
+
+    @property
+    def low_res_mask_size(self) -> int:
+        return self.image_embedding_size * 4
+
+    def with_overrides(self, **overrides: object) -> Sam2Config:
+        """Return a copy with top-level or `block.field` options replaced."""
+        top: dict[str, object] = {}
+        nested: dict[str, dict[str, object]] = {}
+        for key, value in overrides.items():
+            if "." in key:
+                block, sub = key.split(".", 1)
+                nested.setdefault(block, {})[sub] = value
+            else:
+                top[key] = value
+        for block, values in nested.items():
+            top[block] = replace(getattr(self, block), **values)
+        return replace(self, **top)

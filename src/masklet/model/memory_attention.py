@@ -1,0 +1,115 @@
+"""Memory attention: the current frame's tokens attend to themselves and to the memory bank.
+
+Both attentions use 2-D axial rotary position encoding (RoPE) on the spatial tokens.
+Keys may hold several memory frames (the rotation repeats per frame) followed by object
+pointer tokens, which carry no spatial position and are left unrotated.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..config import MemoryAttentionConfig
+from .common import Attention
+
+
+def axial_rope_frequencies(dim: int, width: int, height: int, theta: float = 10000.0) -> Tensor:
+    """Complex rotations (width*height, dim/2): first half by x, second half by y."""
+    freqs = 1.0 / (theta ** (torch.arange(0, dim, 4)[: dim // 4].float() / dim))
+    t = torch.arange(width * height, dtype=torch.float32)
+    t_x, t_y = t % width, torch.div(t, width, rounding_mode="floor")
+    angles_x, angles_y = torch.outer(t_x, freqs), torch.outer(t_y, freqs)
+    return torch.cat([torch.polar(torch.ones_like(angles_x), angles_x), torch.polar(torch.ones_like(angles_y), angles_y)], dim=-1)
+
+
+def apply_rope(x: Tensor, freqs: Tensor) -> Tensor:
+    """Rotate channel pairs of (B, h, N, c) by `freqs`, tiled when N is a multiple of it."""
+    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))  # (B, h, N, c/2)
+    reps = xc.shape[-2] // freqs.shape[0]
+    if reps > 1:
+        freqs = freqs.repeat(reps, 1)
+    return torch.view_as_real(xc * freqs).flatten(3).type_as(x)
+
+
+class RoPEAttention(Attention):
+    """Attention with axial RoPE on queries and on the first keys (the spatial ones)."""
+
+    def __init__(self, *args: object, rope_theta: float = 10000.0, rope_k_repeat: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.rope_theta = rope_theta
+        self.rope_k_repeat = rope_k_repeat  # keys span several frames of the query's size
+        self._freqs: dict[tuple[int, torch.device], Tensor] = {}
+
+    def frequencies(self, num_tokens: int, device: torch.device) -> Tensor:
+        key = (num_tokens, device)
+        if key not in self._freqs:
+            side = int(round(num_tokens**0.5))
+            if side * side != num_tokens:
+                raise ValueError(f"RoPE needs a square token grid, got {num_tokens} tokens")
+            dim = self.internal_dim // self.num_heads
+            self._freqs[key] = axial_rope_frequencies(dim, side, side, self.rope_theta).to(device)
+        return self._freqs[key]
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, num_k_exclude_rope: int = 0) -> Tensor:
+        q = self.split_heads(self.q_proj(q))
+        k = self.split_heads(self.k_proj(k))
+        v = self.split_heads(self.v_proj(v))
+        freqs = self.frequencies(q.shape[-2], q.device)
+        if q.shape[-2] != k.shape[-2] and not self.rope_k_repeat:
+            raise ValueError("keys and queries differ in length but rope_k_repeat is off")
+        q = apply_rope(q, freqs)
+        num_rope = k.shape[-2] - num_k_exclude_rope
+        if num_rope > 0:
+            k = torch.cat([apply_rope(k[:, :, :num_rope], freqs), k[:, :, num_rope:]], dim=2)
+        return self.attend(q, k, v)
+
+
+class MemoryAttentionLayer(nn.Module):
+    """Pre-norm: RoPE self-attention, RoPE cross-attention to memories, feed-forward."""
+
+    def __init__(self, cfg: MemoryAttentionConfig, kv_in_dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.self_attn = RoPEAttention(d, cfg.num_heads, dropout=cfg.dropout, rope_theta=cfg.rope_theta)
+        self.cross_attn_image = RoPEAttention(
+            d, cfg.num_heads, dropout=cfg.dropout, kv_in_dim=kv_in_dim, rope_theta=cfg.rope_theta, rope_k_repeat=True
+        )
+        self.linear1 = nn.Linear(d, cfg.dim_feedforward)
+        self.linear2 = nn.Linear(cfg.dim_feedforward, d)
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.activation = nn.ReLU()
+
+    def forward(self, tgt: Tensor, memory: Tensor, pos: Tensor, query_pos: Tensor, num_k_exclude_rope: int = 0) -> Tensor:
+        x = self.norm1(tgt)
+        q = x + query_pos if self.cfg.pos_enc_at_attn else x
+        tgt = tgt + self.dropout(self.self_attn(q, q, x))
+
+        x = self.norm2(tgt)
+        q = x + query_pos if self.cfg.pos_enc_at_cross_attn_queries else x
+        k = memory + pos if self.cfg.pos_enc_at_cross_attn_keys else memory
+        tgt = tgt + self.dropout(self.cross_attn_image(q, k, memory, num_k_exclude_rope=num_k_exclude_rope))
+
+        x = self.norm3(tgt)
+        return tgt + self.dropout(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class MemoryAttention(nn.Module):
+    """A stack of memory attention layers and a final LayerNorm (batch-first tensors)."""
+
+    def __init__(self, cfg: MemoryAttentionConfig, kv_in_dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.layers = nn.ModuleList(MemoryAttentionLayer(cfg, kv_in_dim) for _ in range(cfg.num_layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+
+    def forward(
+        self, curr: Tensor, memory: Tensor, curr_pos: Tensor, memory_pos: Tensor, num_obj_ptr_tokens: int = 0
+    ) -> Tensor:
+        """curr, curr_pos: (B, HW, C); memory, memory_pos: (B, M, C_mem). Returns (B, HW, C)."""
+        x = curr + 0.1 * curr_pos if self.cfg.pos_enc_at_input else curr
+        for layer in self.layers:
+            x = layer(x, memory, pos=memory_pos, query_pos=curr_pos, num_k_exclude_rope=num_obj_ptr_tokens)
+        return self.norm(x)
