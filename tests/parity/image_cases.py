@@ -7,7 +7,10 @@ from pathlib import Path
 
 DATA = Path(os.environ.get("MASKLET_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 IMAGES = {"truck": DATA / "images" / "truck.jpg", "groceries": DATA / "images" / "groceries.jpg"}
-CONFIGS = ("sam2_hiera_t", "sam2.1_hiera_t")
+# Full case list on tiny (SAM 2) and small (SAM 2.1); base_plus and large (two heads,
+# other window sizes, a 14x14 background position embedding) on a few cases.
+CONFIGS = ("sam2_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2_hiera_l")
+FULL_CONFIGS = ("sam2_hiera_t", "sam2.1_hiera_s")
 
 # Prompts in original-image pixels (x, y); boxes as x1, y1, x2, y2.
 _PROMPTS = {
@@ -16,12 +19,16 @@ _PROMPTS = {
 }
 
 
-def cases_for(image: str) -> list[tuple[str, dict]]:
+def images_for(config: str) -> list[str]:
+    return list(IMAGES) if config in FULL_CONFIGS else ["truck"]
+
+
+def cases_for(image: str, config: str = FULL_CONFIGS[0]) -> list[tuple[str, dict]]:
     """(name, SAM2ImagePredictor.predict kwargs) for each case, in order."""
     import numpy as np
 
     p = _PROMPTS[image]
-    return [
+    cases = [
         ("click", dict(point_coords=np.array([p["point"]]), point_labels=np.array([1]), multimask_output=True)),
         ("pos_neg", dict(point_coords=np.array([p["point"], p["negative"]]), point_labels=np.array([1, 0]), multimask_output=False)),
         ("box", dict(box=np.array(p["box"]), multimask_output=False)),
@@ -30,3 +37,6 @@ def cases_for(image: str) -> list[tuple[str, dict]]:
         ("boxes_multi", dict(box=np.array(p["boxes"]), multimask_output=True)),
         ("mask_feedback", dict(point_coords=np.array([p["point"]]), point_labels=np.array([1]), mask_from_previous=True, multimask_output=False)),
     ]
+    if config not in FULL_CONFIGS:
+        cases = [c for c in cases if c[0] in ("click", "box_click")]
+    return cases

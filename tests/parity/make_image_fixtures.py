@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "parity"))
 
-from image_cases import CONFIGS, IMAGES, cases_for  # noqa: E402
+from image_cases import CONFIGS, IMAGES, cases_for, images_for  # noqa: E402
 
 from masklet.standin import save_standin_checkpoint  # noqa: E402
 
@@ -41,11 +41,12 @@ def main() -> None:
         model = build_sam2(f"configs/{version}/{config}.yaml", str(ckpt), device="cpu")
         predictor = SAM2ImagePredictor(model)
         arrays: dict[str, np.ndarray] = {}
-        for image_name, image_path in IMAGES.items():
+        for image_name in images_for(config):
+            image_path = IMAGES[image_name]
             image = np.array(Image.open(image_path).convert("RGB"))
             predictor.set_image(image)
             feedback = None
-            for case_name, kwargs in cases_for(image_name):
+            for case_name, kwargs in cases_for(image_name, config):
                 kwargs = dict(kwargs)
                 if kwargs.pop("mask_from_previous", False):
                     kwargs["mask_input"] = feedback.astype(np.float32)

@@ -1,0 +1,55 @@
+"""Shared fixtures: stand-in checkpoints in the official format and the shared real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MASKLET_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (DATA / "images" / "truck.jpg").is_file():
+        pytest.fail(f"shared data not found at {DATA}: set MASKLET_SHARED_DATA to the shared/data folder")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def truck(shared_data: Path) -> np.ndarray:
+    return np.array(Image.open(shared_data / "images" / "truck.jpg").convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def groceries(shared_data: Path) -> np.ndarray:
+    return np.array(Image.open(shared_data / "images" / "groceries.jpg").convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def standin_checkpoint(tmp_path_factory: pytest.TempPathFactory):
+    """A function config -> path of an official-format stand-in checkpoint (made once)."""
+    from masklet.standin import save_standin_checkpoint
+
+    folder = Path(os.environ.get("MASKLET_STANDIN_DIR", tmp_path_factory.mktemp("standin")))
+    made: dict[str, Path] = {}
+
+    def make(config: str) -> Path:
+        if config not in made:
+            path = folder / f"{config}.pt"
+            made[config] = path if path.is_file() else save_standin_checkpoint(config, path)
+        return made[config]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model(standin_checkpoint):
+    """sam2.1_hiera_t with stand-in weights, built as users build it."""
+    import masklet
+
+    return masklet.build_sam2("sam2.1_hiera_t", standin_checkpoint("sam2.1_hiera_t"), device="cpu")
