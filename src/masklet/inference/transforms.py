@@ -27,7 +27,9 @@ def image_to_tensor(image: np.ndarray | Image.Image) -> Tensor:
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"the image is empty (shape {image.shape})")
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    if not image.flags.writeable or not image.flags.c_contiguous:
+        image = np.array(image)  # torch wants its own writable, contiguous buffer
+    tensor = torch.from_numpy(image).permute(2, 0, 1)
     if image.dtype == np.uint8:
         return tensor.float() / 255.0
     if np.issubdtype(image.dtype, np.floating):
