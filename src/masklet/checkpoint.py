@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .atomic import atomic_path
 from .presets import OFFICIAL_NAMES, SIZE_WORDS, canonical_name
 
 _FB_BASE = "https://dl.fbaipublicfiles.com/segment_anything_2"
@@ -148,17 +148,9 @@ def save_safetensors(state_dict: dict[str, torch.Tensor], path: str | os.PathLik
     """Write a state dict as safetensors, atomically."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in state_dict.items()}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in state_dict.items()}, str(tmp))
+    return Path(path)
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -172,11 +164,9 @@ def sha256_of(path: str | os.PathLike) -> str:
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True) -> Path:
     """Fetch `url` to `dest` atomically, with a progress bar; verify SHA-256 when given."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
-    try:
+    with atomic_path(dest) as tmp:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             bar = _progress_bar(total, dest.name, progress)
             while chunk := response.read(1 << 20):
@@ -189,10 +179,6 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progr
                 f"checksum mismatch for {url}: expected sha256 {sha256}, got {digest.hexdigest()}; "
                 "the download is corrupt or the file changed: delete the cache entry and retry"
             )
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return dest
 
 
@@ -262,11 +248,8 @@ def copy_into_cache(path: str | os.PathLike, config: str) -> Path:
     """Register a local copy of an official checkpoint (e.g. fetched by hand) in the cache."""
     entry = OFFICIAL_CHECKPOINTS[canonical_name(config)]
     dest = cache_dir() / entry.filename
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
-    os.close(fd)
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(path, tmp)
     return dest
 
 

@@ -8,13 +8,13 @@ them bit for bit, and they are saved in the official checkpoint format.
 from __future__ import annotations
 
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .atomic import atomic_path
 from .config import Sam2Config
 from .presets import get_config
 
@@ -52,14 +52,6 @@ def standin_state_dict(config: str | Sam2Config) -> dict[str, torch.Tensor]:
 
 def save_standin_checkpoint(config: str | Sam2Config, path: str | os.PathLike) -> Path:
     """Write stand-in weights as an official-format `.pt` ({"model": state_dict}), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save({"model": standin_state_dict(config)}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
