@@ -19,11 +19,22 @@ from .config import Sam2Config
 from .presets import get_config
 
 
+# Output biases chosen so that stand-in answers are not degenerate: objects count as
+# present (positive object score), and the multimask choice prefers a mask of a few
+# percent of the image rather than a speck, so mask parity tests compare real areas.
+_BIASES = {
+    "sam_mask_decoder.pred_obj_score_head.layers.2.bias": [2.0],
+    "sam_mask_decoder.iou_prediction_head.layers.2.bias": [0.0, 0.0, 0.0, 1.5],
+}
+
+
 def standin_tensor(key: str, shape: tuple[int, ...]) -> torch.Tensor:
     """The stand-in value of one parameter, scaled so activations stay in a sane range."""
     seed = zlib.crc32(f"{key}:{'x'.join(map(str, shape))}".encode())
     noise = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
     leaf = key.rsplit(".", 1)[-1]
+    if key in _BIASES:
+        return torch.tensor(_BIASES[key], dtype=torch.float32) + 0.02 * torch.from_numpy(noise)
     if "gaussian_matrix" in key:
         values = noise  # random Fourier features are N(0, 1) by construction
     elif leaf == "bias":
