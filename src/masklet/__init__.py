@@ -2,9 +2,16 @@
 
 from .build import build_model, pick_device
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
-from .compat import SAM2ImagePredictor, build_sam2, build_sam2_hf
+from .compat import (
+    SAM2ImagePredictor,
+    SAM2VideoPredictor,
+    build_sam2,
+    build_sam2_hf,
+    build_sam2_video_predictor,
+    build_sam2_video_predictor_hf,
+)
 from .config import Sam2Config
-from .inference import ImagePredictor, MaskPrediction
+from .inference import ImagePredictor, MaskPrediction, VideoPredictor, VideoSession, VideoStream
 from .model import Sam2
 from .presets import PRESETS, get_config
 
@@ -16,6 +23,12 @@ __all__ = [
     "ImagePredictor",
     "MaskPrediction",
     "SAM2ImagePredictor",
+    "SAM2VideoPredictor",
+    "VideoPredictor",
+    "VideoSession",
+    "VideoStream",
+    "build_sam2_video_predictor",
+    "build_sam2_video_predictor_hf",
     "Sam2",
     "Sam2Config",
     "build_model",

@@ -19,7 +19,7 @@ _HYDRA_DECODER_KEYS = {
     "dynamic_multimask_stability_delta": "mask_decoder.dynamic_multimask_stability_delta",
     "dynamic_multimask_stability_thresh": "mask_decoder.dynamic_multimask_stability_thresh",
 }
-_NO_EFFECT_KEYS = {"compile_image_encoder"}  # accepted; compilation is chosen elsewhere in masklet
+_NO_EFFECT_KEYS = {"compile_image_encoder", "_target_"}  # accepted; compilation is chosen elsewhere in masklet
 
 # What the official builder turns on with apply_postprocessing=True.
 _IMAGE_POSTPROCESSING = {
@@ -83,6 +83,36 @@ def build_sam2(
     options.update(parse_hydra_overrides(hydra_overrides_extra))
     options.update(overrides)
     return build_model(config_file, ckpt_path, device=device, mode=mode, **options)
+
+
+# What the official video builder adds with apply_postprocessing=True.
+_VIDEO_POSTPROCESSING = {**_IMAGE_POSTPROCESSING, "binarize_mask_from_pts_for_mem_enc": True, "fill_hole_area": 8}
+
+
+def build_sam2_video_predictor(
+    config_file: str | Sam2Config,
+    ckpt_path: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    mode: str = "eval",
+    hydra_overrides_extra: Iterable[str] = (),
+    apply_postprocessing: bool = True,
+    vos_optimized: bool = False,
+    **overrides: object,
+):
+    """Build a SAM2VideoPredictor, as the official `build_sam2_video_predictor` does."""
+    from .sam2_video_predictor import SAM2VideoPredictor
+
+    options: dict[str, object] = dict(_VIDEO_POSTPROCESSING) if apply_postprocessing else {}
+    options.update(parse_hydra_overrides(hydra_overrides_extra))
+    options.update(overrides)
+    predictor_options = {k: options.pop(k) for k in ("non_overlap_masks",) if k in options}
+    model = build_model(config_file, ckpt_path, device=device, mode=mode, **options)
+    return SAM2VideoPredictor(model, **predictor_options)
+
+
+def build_sam2_video_predictor_hf(model_id: str, **kwargs: object):
+    """Video predictor from a hub id such as "facebook/sam2.1-hiera-tiny"."""
+    return build_sam2_video_predictor(canonical_name(model_id), ckpt_path=model_id, **kwargs)  # type: ignore[arg-type]
 
 
 def build_sam2_hf(model_id: str, **kwargs: object) -> Sam2:

@@ -76,3 +76,12 @@ class PositionEmbeddingRandom(nn.Module):
         coords[..., 0] = coords[..., 0] / image_size[1]
         coords[..., 1] = coords[..., 1] / image_size[0]
         return self._pe_encoding(coords.to(torch.float))
+
+
+def sine_encoding_1d(positions: Tensor, dim: int, temperature: float = 10000.0) -> Tensor:
+    """Sine/cosine encoding of scalar positions (N,) -> (N, dim): temporal distances."""
+    half = dim // 2
+    dim_t = torch.arange(half, dtype=torch.float32, device=positions.device)
+    dim_t = temperature ** (2 * (dim_t // 2) / half)
+    angles = positions.unsqueeze(-1) / dim_t
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)

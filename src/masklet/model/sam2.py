@@ -7,7 +7,10 @@ prompts, sessions and video state live in masklet.inference.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Sam2Config
@@ -16,7 +19,30 @@ from .image_encoder import ImageEncoder, ImageFeatures
 from .mask_decoder import MaskDecoder
 from .memory_attention import MemoryAttention
 from .memory_encoder import MemoryEncoder
-from .prompt_encoder import PromptEncoder
+from .position_encoding import sine_encoding_1d
+from .prompt_encoder import NOT_A_POINT, PromptEncoder
+
+# Mask logit of an object judged absent: far below any threshold.
+NO_OBJ_SCORE = -1024.0
+
+
+@dataclass
+class TrackOutput:
+    """One object's answer on one frame."""
+
+    low_res_masks: Tensor  # (B, 1, 4h, 4w) logits
+    high_res_masks: Tensor  # (B, 1, S, S) logits at the model's input size
+    obj_ptr: Tensor  # (B, C) object pointer for later frames' memory attention
+    object_score_logits: Tensor  # (B, 1) > 0: the object is visible
+
+
+@dataclass
+class MemoryTokens:
+    """The memory bank flattened into the key/value sequence of memory attention."""
+
+    tokens: Tensor  # (B, M, C_mem): spatial memories, then object-pointer tokens
+    pos: Tensor  # (B, M, C_mem)
+    num_obj_ptr_tokens: int  # trailing tokens that get no rotary encoding
 
 
 class Sam2(nn.Module):
@@ -68,10 +94,165 @@ class Sam2(nn.Module):
 
     def image_embedding_without_memory(self, feats: ImageFeatures) -> Tensor:
         """The stride-16 embedding of a frame that has no memory to attend to (an image)."""
-        x = feats.vision_features  # (B, C, h, w)
-        if self.cfg.directly_add_no_mem_embed:
-            x = x + self.no_mem_embed.view(1, -1, 1, 1)
-        return x
+        return self.image_embedding_without_memory_map(feats.vision_features)
 
     def forward(self, images: Tensor) -> ImageFeatures:
         return self.forward_image(images)
+
+    # -- prompting a frame ------------------------------------------------------------
+
+    def use_multimask(self, is_init_cond_frame: bool, num_points: int) -> bool:
+        """Three candidate masks for ambiguous prompts: at most one click, or none while tracking."""
+        cfg = self.cfg
+        return (
+            cfg.multimask_output_in_sam
+            and (is_init_cond_frame or cfg.multimask_output_for_tracking)
+            and cfg.multimask_min_pt_num <= num_points <= cfg.multimask_max_pt_num
+        )
+
+    def forward_sam_heads(
+        self,
+        backbone_features: Tensor,
+        points: tuple[Tensor, Tensor] | None,
+        mask_inputs: Tensor | None,
+        high_res_features: list[Tensor] | None,
+        multimask_output: bool,
+    ) -> TrackOutput:
+        """Prompt encoder + mask decoder on (B, C, h, w) features; the best mask when multimask."""
+        b = backbone_features.shape[0]
+        if points is None:  # tracking without clicks: a lone "not a point"
+            points = (
+                torch.zeros(b, 1, 2, device=backbone_features.device),
+                torch.full((b, 1), NOT_A_POINT, dtype=torch.int32, device=backbone_features.device),
+            )
+        if mask_inputs is not None and tuple(mask_inputs.shape[-2:]) != self.sam_prompt_encoder.mask_input_size:
+            mask_inputs = F.interpolate(
+                mask_inputs.float(), size=self.sam_prompt_encoder.mask_input_size, mode="bilinear", align_corners=False, antialias=True
+            )
+        sparse, dense = self.sam_prompt_encoder(points=points, boxes=None, masks=mask_inputs)
+        out = self.sam_mask_decoder(
+            image_embeddings=backbone_features,
+            image_pe=self.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            repeat_image=False,
+            high_res_features=high_res_features,
+        )
+        masks, obj_logits = out.masks, out.object_score_logits
+        present = obj_logits > 0  # (B, 1)
+        if self.cfg.mask_decoder.pred_obj_scores:
+            masks = torch.where(present[:, :, None, None], masks, NO_OBJ_SCORE)
+        masks = masks.float()
+        token = out.mask_tokens[:, 0]
+        if multimask_output:
+            best = out.iou_scores.argmax(dim=-1)
+            rows = torch.arange(b, device=masks.device)
+            masks = masks[rows, best].unsqueeze(1)
+            if out.mask_tokens.shape[1] > 1:
+                token = out.mask_tokens[rows, best]
+        high_res = F.interpolate(masks, size=(self.cfg.image_size,) * 2, mode="bilinear", align_corners=False)
+        obj_ptr = self.obj_ptr_proj(token)
+        if self.cfg.mask_decoder.pred_obj_scores:
+            obj_ptr = self._pointer_for_presence(obj_ptr, present.float())
+        return TrackOutput(masks, high_res, obj_ptr, obj_logits)
+
+    def _pointer_for_presence(self, obj_ptr: Tensor, present: Tensor) -> Tensor:
+        """Swap in the learned no-object pointer where the object is absent."""
+        if self.cfg.fixed_no_obj_ptr:
+            obj_ptr = present * obj_ptr
+        return obj_ptr + (1 - present) * self.no_obj_ptr
+
+    def use_mask_as_output(self, backbone_features: Tensor, high_res_features: list[Tensor] | None, mask_inputs: Tensor) -> TrackOutput:
+        """A mask prompt is taken as the answer itself; the decoder only supplies a pointer."""
+        scale, bias = 20.0, -10.0  # binary mask -> confident logits
+        mask = mask_inputs.float()
+        high_res = mask * scale + bias
+        low_res = F.interpolate(
+            high_res, size=(high_res.shape[-2] // 4, high_res.shape[-1] // 4), mode="bilinear", align_corners=False, antialias=True
+        )
+        if self.cfg.use_obj_ptrs_in_encoder:
+            obj_ptr = self.forward_sam_heads(
+                backbone_features, None, self.mask_downsample(mask), high_res_features, multimask_output=False
+            ).obj_ptr
+        else:
+            obj_ptr = torch.zeros(mask.shape[0], self.cfg.prompt_embed_dim, device=mask.device)
+        present = (mask.flatten(1) > 0).any(dim=1, keepdim=True).float()
+        obj_logits = scale * present + bias
+        if self.cfg.mask_decoder.pred_obj_scores:
+            obj_ptr = self._pointer_for_presence(obj_ptr, present)
+        return TrackOutput(low_res, high_res, obj_ptr, obj_logits)
+
+    # -- memory ---------------------------------------------------------------------------
+
+    def memory_tokens(
+        self,
+        memories: list[tuple[int, Tensor, Tensor]],
+        pointers: list[tuple[int, Tensor]],
+        max_ptr_distance: int,
+    ) -> MemoryTokens:
+        """Flatten memories and object pointers, with their temporal position encodings.
+
+        memories: (t_pos, features (B, C_mem, h, w), pos_enc) with t_pos 0 for prompted
+        frames and num_maskmem - k for the frame k steps away. pointers: (temporal
+        distance, pointer (B, C)).
+        """
+        cfg = self.cfg
+        tokens, pos = [], []
+        for t_pos, feats, pos_enc in memories:
+            tokens.append(feats.float().flatten(2).transpose(1, 2))  # (B, C, h, w) -> (B, hw, C)
+            tpos = self.maskmem_tpos_enc[cfg.num_maskmem - t_pos - 1].view(1, 1, -1)
+            pos.append(pos_enc.flatten(2).transpose(1, 2) + tpos)
+        num_ptr_tokens = 0
+        if pointers:
+            b, c = pointers[0][1].shape
+            mem_dim = cfg.memory_encoder.out_dim
+            ptrs = torch.stack([p for _, p in pointers], dim=1)  # (B, N, C)
+            if cfg.add_tpos_enc_to_obj_ptrs:
+                distances = torch.tensor([float(d) for d, _ in pointers], device=ptrs.device)
+                tpos_dim = c if cfg.proj_tpos_enc_in_obj_ptrs else mem_dim
+                ptr_pos = self.obj_ptr_tpos_proj(sine_encoding_1d(distances / max(max_ptr_distance, 1), tpos_dim))
+                ptr_pos = ptr_pos.unsqueeze(0).expand(b, -1, mem_dim)
+            else:
+                ptr_pos = ptrs.new_zeros(b, len(pointers), mem_dim)
+            if mem_dim < c:
+                # Each C-wide pointer becomes C / C_mem tokens of the memory width.
+                split = c // mem_dim
+                ptrs = ptrs.reshape(b, -1, split, mem_dim).flatten(1, 2)
+                ptr_pos = ptr_pos.repeat_interleave(split, dim=1)
+            tokens.append(ptrs)
+            pos.append(ptr_pos)
+            num_ptr_tokens = ptrs.shape[1]
+        return MemoryTokens(torch.cat(tokens, dim=1), torch.cat(pos, dim=1), num_ptr_tokens)
+
+    def condition_on_memory(self, vision_feat: Tensor, vision_pos: Tensor, memory: MemoryTokens | None) -> Tensor:
+        """Frame features (B, C, h, w) attended to the memory bank; no memory: no_mem_embed."""
+        b, c, h, w = vision_feat.shape
+        if memory is None:
+            return self.image_embedding_without_memory_map(vision_feat)
+        curr = vision_feat.flatten(2).transpose(1, 2)  # (B, C, h, w) -> (B, hw, C)
+        curr_pos = vision_pos.flatten(2).transpose(1, 2)
+        out = self.memory_attention(curr, memory.tokens, curr_pos, memory.pos, num_obj_ptr_tokens=memory.num_obj_ptr_tokens)
+        return out.transpose(1, 2).reshape(b, c, h, w)
+
+    def image_embedding_without_memory_map(self, vision_feat: Tensor) -> Tensor:
+        if not self.cfg.directly_add_no_mem_embed:
+            raise NotImplementedError("only directly_add_no_mem_embed=True configs are supported")
+        return vision_feat + self.no_mem_embed.view(1, -1, 1, 1)
+
+    def encode_memory(
+        self, pix_feat: Tensor, high_res_masks: Tensor, object_score_logits: Tensor, is_mask_from_pts: bool
+    ) -> tuple[Tensor, Tensor]:
+        """A frame's memory: its features (B, C, h, w) fused with its mask (B, 1, S, S)."""
+        cfg = self.cfg
+        if cfg.binarize_mask_from_pts_for_mem_enc and is_mask_from_pts and not self.training:
+            mask = (high_res_masks > 0).float()
+        else:
+            mask = torch.sigmoid(high_res_masks)
+        mask = mask * cfg.sigmoid_scale_for_mem_enc + cfg.sigmoid_bias_for_mem_enc
+        memory = self.memory_encoder(pix_feat, mask, skip_mask_sigmoid=True)
+        features = memory.features
+        if cfg.no_obj_embed_spatial:
+            absent = 1.0 - (object_score_logits > 0).float()  # (B, 1)
+            features = features + absent[:, :, None, None] * self.no_obj_embed_spatial.view(1, -1, 1, 1)
+        return features, memory.pos_enc
