@@ -95,8 +95,6 @@ class VideoSession:
     """A video and everything known about the objects in it."""
 
     frames: FrameLoader
-    video_height: int
-    video_width: int
     device: torch.device
     storage_device: torch.device
     objects: dict[int, ObjectTrack] = field(default_factory=dict)  # by id, in order added
@@ -107,6 +105,19 @@ class VideoSession:
     @property
     def num_frames(self) -> int:
         return len(self.frames)
+
+    @property
+    def length_known(self) -> bool:
+        """False for a stream: its length is unbounded, whatever has arrived so far."""
+        return not getattr(self.frames.source, "unbounded", False)
+
+    @property
+    def video_height(self) -> int:
+        return self.frames.source.height
+
+    @property
+    def video_width(self) -> int:
+        return self.frames.source.width
 
     @property
     def obj_ids(self) -> list[int]:

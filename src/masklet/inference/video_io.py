@@ -155,6 +155,8 @@ class ArraySource(FrameSource):
 class StreamSource(FrameSource):
     """Frames pushed one at a time; only the newest ones are kept."""
 
+    unbounded = True
+
     def __init__(self, keep: int = 2) -> None:
         self.keep = keep
         self._frames: OrderedDict[int, np.ndarray] = OrderedDict()

@@ -78,8 +78,6 @@ class VideoPredictor:
         device = self.model.device
         session = VideoSession(
             frames=FrameLoader(source, self.image_size, cache_size=self.frame_cache_size),
-            video_height=source.height,
-            video_width=source.width,
             device=device,
             storage_device=torch.device("cpu") if offload_state_to_cpu else device,
         )
@@ -130,7 +128,8 @@ class VideoPredictor:
             memories.append((t_pos, self._ensure_memory(session, obj, t, out), session.maskmem_pos_enc))
 
         pointers = []
-        max_ptrs = min(session.num_frames, cfg.max_obj_ptrs_in_encoder)
+        length = session.num_frames if session.length_known else None
+        max_ptrs = cfg.max_obj_ptrs_in_encoder if length is None else min(length, cfg.max_obj_ptrs_in_encoder)
         if cfg.use_obj_ptrs_in_encoder:
             sign = -1 if reverse else 1
             for t in selected:
@@ -139,7 +138,7 @@ class VideoPredictor:
                     continue
                 distance = (frame_idx - t) * sign if cfg.use_signed_tpos_enc_to_obj_ptrs else abs(frame_idx - t)
                 pointers.append((distance, obj.cond_outputs[t].obj_ptr))
-            for distance, t in pointer_frames(frame_idx, session.num_frames, max_ptrs, reverse):
+            for distance, t in pointer_frames(frame_idx, length, max_ptrs, reverse):
                 out = tracked_output(t)
                 if out is not None:
                     pointers.append((distance, out.obj_ptr))
