@@ -3,8 +3,8 @@
     python examples/segment_image.py --checkpoint sam2.1_hiera_tiny.pt --config sam2.1_hiera_t \
         --image ../shared/data/images/truck.jpg --point 500,375 --out out/
 
-`--checkpoint standin` writes deterministic stand-in weights first (no download needed;
-its masks show the pipeline works, not what a trained model would segment).
+`--checkpoint standin` uses deterministic stand-in weights (no download needed; its
+masks show the pipeline works, not what a trained model would segment).
 """
 
 from __future__ import annotations
@@ -36,13 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="out", help="output folder")
     args = parser.parse_args(argv)
 
-    checkpoint = args.checkpoint
-    if checkpoint == "standin":
-        from masklet.standin import save_standin_checkpoint
-
-        checkpoint = save_standin_checkpoint(args.config, Path(args.out) / f"standin_{args.config}.pt")
-        print(f"stand-in weights written to {checkpoint}")
-    model = masklet.build_sam2(args.config, checkpoint)
+    model = masklet.build_sam2(args.config, args.checkpoint)
     predictor = masklet.SAM2ImagePredictor(model)
     image = np.array(Image.open(args.image).convert("RGB"))
     predictor.set_image(image)

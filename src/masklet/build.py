@@ -32,13 +32,19 @@ def build_model(
 ) -> Sam2:
     """A Sam2 for a preset (any accepted name), loading `checkpoint` strictly if given.
 
-    `checkpoint` may be a local .pt/.safetensors file, a URL, a hub id or an official name.
+    `checkpoint` may be a local .pt/.safetensors file, a URL, a hub id or an official name,
+    or "standin" for deterministic stand-in weights (masklet.standin: no download, not
+    trained; for demos and tests).
     """
     if mode not in ("eval", "train"):
         raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
     cfg = get_config(config, **overrides)
     model = Sam2(cfg)
-    if checkpoint is not None:
+    if checkpoint == "standin":
+        from .standin import standin_state_dict
+
+        model.load_state_dict(standin_state_dict(cfg), strict=True)
+    elif checkpoint is not None:
         path, _ = resolve_checkpoint(checkpoint)
         load_checkpoint(model, path, cfg.name)
     model = model.to(pick_device(device))

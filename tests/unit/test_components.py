@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from masklet.inference.components import connected_components, fill_holes_and_sprinkles
+from masklet.inference.components import connected_components, fill_holes, fill_holes_and_sprinkles
 
 
 def flood_fill_areas(mask: np.ndarray) -> np.ndarray:
@@ -78,3 +78,15 @@ def test_fills_small_holes_and_removes_small_specks() -> None:
     assert (out[..., 4:20, 4:20] > 0).all() and (out[..., 0, :] < 0).all()
     untouched = fill_holes_and_sprinkles(logits, 0.0, max_hole_area=3, max_sprinkle_area=0)
     torch.testing.assert_close(untouched, logits)
+
+
+def test_video_hole_filling_uses_a_small_positive_logit() -> None:
+    logits = torch.full((2, 1, 16, 16), -3.0)
+    logits[0, :, 2:10, 2:10] = 4.0
+    logits[0, :, 5, 5] = -2.0  # a 1-pixel hole
+    logits[0, :, 4:6, 8] = -2.0  # a 2-pixel hole
+    out = fill_holes(logits, max_area=1)
+    assert out[0, 0, 5, 5] == pytest.approx(0.1)
+    assert (out[0, 0, 4:6, 8] == -2.0).all()  # larger than max_area: kept
+    assert torch.equal(out[1], logits[1])  # the outer background is no hole
+    assert torch.equal(out[0, 0, 0], logits[0, 0, 0])

@@ -64,3 +64,12 @@ def fill_holes_and_sprinkles(
         is_speck = ((labels > 0) & (areas <= max_sprinkle_area)).reshape_as(out)
         out = torch.where(is_speck, threshold - 10.0, out)
     return out
+
+
+def fill_holes(mask_logits: Tensor, max_area: int) -> Tensor:
+    """Video post-processing: background holes of at most `max_area` pixels become
+    foreground with a small positive logit (0.1), so only the binary mask changes."""
+    flat = mask_logits.flatten(0, 1).unsqueeze(1)
+    labels, areas = connected_components(flat <= 0)
+    is_hole = ((labels > 0) & (areas <= max_area)).reshape_as(mask_logits)
+    return torch.where(is_hole, torch.full_like(mask_logits, 0.1), mask_logits)

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..model import Sam2
 from ..model.sam2 import NO_OBJ_SCORE, MemoryTokens, TrackOutput
-from .components import fill_holes_and_sprinkles
+from .components import fill_holes
 from .memory_bank import pointer_frames, recent_memory_frames, select_cond_frames
 from .session import FrameFeatures, FrameOutput, ObjectTrack, PointPrompt, VideoSession
 from .video_io import FrameLoader, FrameSource, open_video
@@ -201,7 +201,7 @@ class VideoPredictor:
             )
         pred_masks = result.low_res_masks
         if self.fill_hole_area > 0:
-            pred_masks = fill_holes_and_sprinkles(pred_masks, 0.0, self.fill_hole_area, 0.0)
+            pred_masks = fill_holes(pred_masks, self.fill_hole_area)
         out = FrameOutput(pred_masks.to(session.storage_device), result.obj_ptr, result.object_score_logits)
         if run_mem_encoder:
             self._store_memory(session, out, feats, result.high_res_masks, is_mask_from_pts=points is not None)
