@@ -33,15 +33,12 @@ def test_video_scenario_matches_reference(config: str, standin_checkpoint, tmp_p
     video = frames_dir(tmp_path_factory.mktemp("video") / "bedroom8")
     predictor = masklet.build_sam2_video_predictor(config, standin_checkpoint(config), device="cpu", fill_hole_area=0)
     state = predictor.init_state(str(video))
-    ours = run_steps(predictor, state, SCENARIOS[config])
-
+    # Steps where the reference failed (no object pointer in memory on the CPU) have
+    # nothing to compare; they are followed by a reset, so they are skipped here, and
+    # tests/video covers masklet on that case.
+    failed = frozenset(int(k.split("/")[0]) for k in gold if k.endswith("/error"))
+    ours = run_steps(predictor, state, SCENARIOS[config], skip=failed)
     assert not [k for k in ours if k.endswith("/error")], "masklet failed a step"
-    # Steps where the reference failed (no object pointer in memory on the CPU): masklet
-    # must have answered them; there is nothing to compare.
-    failed = {k.split("/")[0] for k in gold if k.endswith("/error")}
-    answered = {k.split("/")[0] for k in ours if k.endswith("/masks")}
-    assert failed <= answered
-    ours = {k: v for k, v in ours.items() if k.split("/")[0] not in failed}
     gold = {k: v for k, v in gold.items() if not k.endswith("/error")}
     assert sorted(ours) == sorted(gold), "different steps, frames or objects were returned"
     ious = []

@@ -77,10 +77,12 @@ def _record(out: dict, key: str, obj_ids, masks) -> None:
     out[f"{key}/logits_sub"] = logits[:, ::SUB, ::SUB].clip(-64, 64).astype(np.float16)
 
 
-def run_steps(predictor, state, steps: list[tuple]) -> dict[str, np.ndarray]:
-    """Run the steps; return every returned mask as {"<step>/<frame>/...": array}."""
+def run_steps(predictor, state, steps: list[tuple], skip: frozenset[int] = frozenset()) -> dict[str, np.ndarray]:
+    """Run the steps but those in `skip`; return every returned mask as {"<step>/<frame>/...": array}."""
     out: dict[str, np.ndarray] = {}
     for i, (kind, kwargs) in enumerate(steps):
+        if i in skip:
+            continue
         try:
             _run_step(predictor, state, i, kind, kwargs, out)
         except RuntimeError as exc:
