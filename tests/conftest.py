@@ -53,3 +53,22 @@ def tiny_model(standin_checkpoint):
     import masklet
 
     return masklet.build_sam2("sam2.1_hiera_t", standin_checkpoint("sam2.1_hiera_t"), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def small_video_predictor(standin_checkpoint):
+    """The official API over a small-input model: the same code paths, 16x cheaper."""
+    import masklet
+
+    return masklet.build_sam2_video_predictor(
+        "sam2.1_hiera_t", standin_checkpoint("sam2.1_hiera_t"), device="cpu", fill_hole_area=0, image_size=256
+    )
+
+
+@pytest.fixture(scope="session")
+def bedroom_frames(shared_data: Path) -> np.ndarray:
+    """The first 24 frames of the shared bedroom clip, downscaled to 240x135."""
+    from masklet.inference.video_io import open_video
+
+    src = open_video(shared_data / "videos" / "bedroom")
+    return np.stack([np.asarray(Image.fromarray(src.frame(i)).resize((240, 135))) for i in range(24)])

@@ -81,6 +81,18 @@ def test_reverse_tracking_without_pointers_works_on_cpu(small_video_predictor, b
     assert all(torch.isfinite(m).all() for _, _, m in results)
 
 
+def test_object_tracked_from_before_its_prompted_frame(small_video_predictor, bedroom_frames) -> None:
+    """Also a case the reference cannot run on the CPU: object 2 from frame 0, prompted on frame 3."""
+    p = small_video_predictor
+    state = p.init_state(list(bedroom_frames[:5]))
+    p.add_new_points_or_box(state, 0, 1, **CLICK)
+    p.add_new_mask(state, 3, 2, np.pad(np.ones((40, 60), dtype=bool), ((40, 55), (100, 80))))
+    results = {f: m for f, _, m in p.propagate_in_video(state)}
+    assert sorted(results) == [0, 1, 2, 3, 4]
+    assert all(m.shape == (2, 1, 135, 240) and torch.isfinite(m).all() for m in results.values())
+    assert (results[3][1, 0, 60, 130] > 0) and (results[3][1, 0, 5, 5] < 0)  # the mask prompt, as given
+
+
 def test_corrections_persist_with_add_all_frames_to_correct_as_cond(standin_checkpoint, bedroom_frames) -> None:
     model = masklet.build_model("sam2.1_hiera_t", standin_checkpoint("sam2.1_hiera_t"), device="cpu", image_size=256)
     for as_cond in (False, True):
