@@ -1,0 +1,168 @@
+"""Procedurally generated videos with exact masks, written in the DAVIS layout.
+
+Several objects (textured shapes, and cut-outs of real photo regions) move with smooth
+affine motion (translation, rotation, scale) over a real background (a crop of a shared
+photo or video frame) that itself pans and zooms. Objects occlude each other, leave and
+re-enter the frame; look-alike distractors (unannotated copies of an object's
+appearance) move among them. Everything is a pure function of the seed; the training and
+held-out splits draw their backgrounds from disjoint sources and their seeds from
+disjoint ranges.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ..atomic import atomic_path
+from ..palette import PALETTE
+
+SPLIT_SEED_BASE = {"train": 0, "val": 1_000_000, "test": 2_000_000}
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    width: int = 320
+    height: int = 192
+    num_frames: int = 16
+    min_objects: int = 1
+    max_objects: int = 3
+    max_distractors: int = 1
+
+
+def background_sources(data_root: str | os.PathLike, split: str) -> list[Path]:
+    """Real images for backgrounds: training and held-out splits use different ones."""
+    root = Path(data_root)
+    photos = sorted((root / "images").glob("*.jpg"))
+    frames = sorted((root / "videos" / "bedroom").glob("*.jpg"))
+    if not photos and not frames:
+        raise FileNotFoundError(f"no photos or frames under {root}: point data_root at the shared data folder")
+    if split == "train":
+        return photos[:1] + frames[: len(frames) // 2 : 10]
+    return photos[1:] + frames[len(frames) // 2 :: 10]
+
+
+class _Sprite:
+    """An object's appearance (RGB + mask) and its motion over time."""
+
+    def __init__(self, rng: np.random.Generator, sources: list[Image.Image], cfg: GeneratorConfig, appearance=None) -> None:
+        size = int(rng.uniform(0.3, 0.55) * min(cfg.width, cfg.height))
+        self.rgb, self.mask = appearance or _appearance(rng, sources, size)
+        # Smooth motion: position, velocity and a gentle curve; rotation and scale drift.
+        self.p0 = rng.uniform([-0.1, 0.1], [1.1, 0.9]) * [cfg.width, cfg.height]
+        speed = rng.uniform(1.0, 4.0) * min(cfg.width, cfg.height) / 100
+        angle = rng.uniform(0, 2 * math.pi)
+        self.v = speed * np.array([math.cos(angle), math.sin(angle)])
+        self.a = rng.normal(0, 0.05, 2) * speed
+        self.rot0, self.rot_v = rng.uniform(-30, 30), rng.uniform(-3, 3)
+        self.s0, self.s_v = rng.uniform(0.8, 1.2), rng.uniform(-0.02, 0.02)
+
+    def pose(self, t: int) -> tuple[np.ndarray, float, float]:
+        centre = self.p0 + self.v * t + 0.5 * self.a * t * t
+        return centre, self.rot0 + self.rot_v * t, max(0.3, self.s0 + self.s_v * t)
+
+    def render(self, t: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The sprite placed on a (W, H) canvas at time t: RGB and boolean mask."""
+        centre, rot, scale = self.pose(t)
+        h, w = self.mask.shape
+        theta = math.radians(rot)
+        cos, sin = math.cos(theta) / scale, math.sin(theta) / scale
+        # Inverse affine map: canvas pixel -> sprite pixel.
+        cx, cy = centre
+        coeffs = (cos, sin, w / 2 - cos * cx - sin * cy, -sin, cos, h / 2 + sin * cx - cos * cy)
+        rgb = Image.fromarray(self.rgb).transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+        mask = Image.fromarray(self.mask.astype(np.uint8) * 255).transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.NEAREST)
+        return np.asarray(rgb), np.asarray(mask) > 127
+
+
+def _appearance(rng: np.random.Generator, sources: list[Image.Image], size: int) -> tuple[np.ndarray, np.ndarray]:
+    mask_img = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(mask_img)
+    kind = rng.integers(0, 3)
+    if kind == 0:
+        draw.ellipse([size * 0.1, size * rng.uniform(0.1, 0.3), size * 0.9, size * rng.uniform(0.7, 0.9)], fill=255)
+    else:
+        n = int(rng.integers(3, 9))
+        radii = rng.uniform(0.25, 0.48, n) * size if kind == 1 else np.tile([0.48 * size, 0.2 * size], n)[:n]
+        angles = np.sort(rng.uniform(0, 2 * math.pi, n)) if kind == 1 else np.linspace(0, 2 * math.pi, n, endpoint=False)
+        draw.polygon([(size / 2 + r * math.cos(a), size / 2 + r * math.sin(a)) for r, a in zip(radii, angles)], fill=255)
+    mask = np.asarray(mask_img) > 0
+    if rng.random() < 0.5:
+        # A cut-out of a real photo region.
+        src = sources[int(rng.integers(len(sources)))]
+        x, y = rng.integers(0, src.width - size), rng.integers(0, src.height - size)
+        rgb = np.asarray(src.crop((x, y, x + size, y + size)))
+    else:
+        # A texture: stripes or checks in two random colours, with noise.
+        c1, c2 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        yy, xx = np.mgrid[0:size, 0:size]
+        period = rng.uniform(6, 20)
+        pattern = (np.sin(xx / period * 2 * math.pi + rng.uniform(0, 6)) > 0) if rng.random() < 0.5 else ((xx // period + yy // period) % 2 == 0)
+        rgb = np.where(pattern[..., None], c1, c2) + rng.normal(0, 12, (size, size, 3))
+        rgb = rgb.clip(0, 255).astype(np.uint8)
+    return rgb, mask
+
+
+def generate_sequence(seed: int, sources: list[Path], cfg: GeneratorConfig = GeneratorConfig()) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Frames (H, W, 3) uint8 and label maps (H, W) uint8 (object k = k) of one sequence."""
+    rng = np.random.default_rng(seed)
+    images = [Image.open(p).convert("RGB") for p in sources]
+    bg = images[int(rng.integers(len(images)))]
+    # The camera: a crop window that pans and zooms smoothly over the background.
+    zoom0, zoom1 = rng.uniform(0.5, 0.9, 2)
+    x0, y0 = rng.uniform(0, 1, 2)
+    x1, y1 = np.clip([x0, y0] + rng.normal(0, 0.2, 2), 0, 1)
+    objects = [_Sprite(rng, images, cfg) for _ in range(int(rng.integers(cfg.min_objects, cfg.max_objects + 1)))]
+    distractors = [
+        _Sprite(rng, images, cfg, appearance=(objects[i].rgb, objects[i].mask))
+        for i in rng.integers(0, len(objects), int(rng.integers(0, cfg.max_distractors + 1)))
+    ]
+    layers = [(k + 1, s) for k, s in enumerate(objects)] + [(0, s) for s in distractors]
+    order = rng.permutation(len(layers))  # depth order: later layers occlude earlier ones
+    frames, labels = [], []
+    for t in range(cfg.num_frames):
+        f = t / max(cfg.num_frames - 1, 1)
+        zoom = zoom0 + (zoom1 - zoom0) * f
+        cw, ch = bg.width * zoom, bg.width * zoom * cfg.height / cfg.width
+        ch = min(ch, bg.height)
+        cx = (x0 + (x1 - x0) * f) * (bg.width - cw)
+        cy = (y0 + (y1 - y0) * f) * (bg.height - ch)
+        frame = np.array(bg.resize((cfg.width, cfg.height), Image.Resampling.BILINEAR, box=(cx, cy, cx + cw, cy + ch)))
+        label = np.zeros((cfg.height, cfg.width), dtype=np.uint8)
+        for i in order:
+            obj_id, sprite = layers[i]
+            rgb, mask = sprite.render(t, (cfg.width, cfg.height))
+            frame[mask] = rgb[mask]
+            label[mask] = obj_id  # a distractor (id 0) erases what it covers
+        frames.append(frame)
+        labels.append(label)
+    return frames, labels
+
+
+def write_dataset(
+    out: str | os.PathLike, split: str, num_sequences: int, data_root: str | os.PathLike, cfg: GeneratorConfig = GeneratorConfig()
+) -> Path:
+    """Write `num_sequences` sequences of a split in the DAVIS layout under `out`."""
+    if split not in SPLIT_SEED_BASE:
+        raise ValueError(f"split must be one of {sorted(SPLIT_SEED_BASE)}, got {split!r}")
+    out = Path(out)
+    sources = background_sources(data_root, split)
+    for i in range(num_sequences):
+        seed = SPLIT_SEED_BASE[split] + i
+        name = f"{split}_{seed:07d}"
+        frames, labels = generate_sequence(seed, sources, cfg)
+        for t, (frame, label) in enumerate(zip(frames, labels)):
+            for kind, ext in (("JPEGImages", "jpg"), ("Annotations", "png")):
+                (out / kind / name).mkdir(parents=True, exist_ok=True)
+            with atomic_path(out / "JPEGImages" / name / f"{t:05d}.jpg") as tmp:
+                Image.fromarray(frame).save(tmp, format="JPEG", quality=92)
+            png = Image.fromarray(label, mode="P")
+            png.putpalette(PALETTE)
+            with atomic_path(out / "Annotations" / name / f"{t:05d}.png") as tmp:
+                png.save(tmp, format="PNG")
+    return out
