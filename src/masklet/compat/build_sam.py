@@ -69,6 +69,14 @@ def parse_hydra_overrides(overrides: Iterable[str]) -> dict[str, object]:
     return result
 
 
+def _options(postprocessing: dict[str, object] | None, hydra: Iterable[str], overrides: dict[str, object]) -> dict[str, object]:
+    """Config overrides: the official post-processing defaults, then hydra, then keywords."""
+    options = dict(postprocessing or {})
+    options.update(parse_hydra_overrides(hydra))
+    options.update(overrides)
+    return options
+
+
 def build_sam2(
     config_file: str | Sam2Config,
     ckpt_path: str | os.PathLike | None = None,
@@ -79,9 +87,7 @@ def build_sam2(
     **overrides: object,
 ) -> Sam2:
     """Build a SAM 2 model for image prediction, as the official `build_sam2` does."""
-    options: dict[str, object] = dict(_IMAGE_POSTPROCESSING) if apply_postprocessing else {}
-    options.update(parse_hydra_overrides(hydra_overrides_extra))
-    options.update(overrides)
+    options = _options(_IMAGE_POSTPROCESSING if apply_postprocessing else None, hydra_overrides_extra, overrides)
     return build_model(config_file, ckpt_path, device=device, mode=mode, **options)
 
 
@@ -102,9 +108,7 @@ def build_sam2_video_predictor(
     """Build a SAM2VideoPredictor, as the official `build_sam2_video_predictor` does."""
     from .sam2_video_predictor import SAM2VideoPredictor
 
-    options: dict[str, object] = dict(_VIDEO_POSTPROCESSING) if apply_postprocessing else {}
-    options.update(parse_hydra_overrides(hydra_overrides_extra))
-    options.update(overrides)
+    options = _options(_VIDEO_POSTPROCESSING if apply_postprocessing else None, hydra_overrides_extra, overrides)
     predictor_options = {k: options.pop(k) for k in ("non_overlap_masks",) if k in options}
     model = build_model(config_file, ckpt_path, device=device, mode=mode, **options)
     return SAM2VideoPredictor(model, **predictor_options)
