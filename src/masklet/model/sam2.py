@@ -34,6 +34,8 @@ class TrackOutput:
     high_res_masks: Tensor  # (B, 1, S, S) logits at the model's input size
     obj_ptr: Tensor  # (B, C) object pointer for later frames' memory attention
     object_score_logits: Tensor  # (B, 1) > 0: the object is visible
+    all_masks: Tensor | None = None  # (B, M, 4h, 4w) every candidate (training supervises the best)
+    iou_scores: Tensor | None = None  # (B, M) their predicted IoU
 
 
 @dataclass
@@ -144,6 +146,7 @@ class Sam2(nn.Module):
         if self.cfg.mask_decoder.pred_obj_scores:
             masks = torch.where(present[:, :, None, None], masks, NO_OBJ_SCORE)
         masks = masks.float()
+        all_masks = masks
         token = out.mask_tokens[:, 0]
         if multimask_output:
             best = out.iou_scores.argmax(dim=-1)
@@ -155,7 +158,7 @@ class Sam2(nn.Module):
         obj_ptr = self.obj_ptr_proj(token)
         if self.cfg.mask_decoder.pred_obj_scores:
             obj_ptr = self._pointer_for_presence(obj_ptr, present.float())
-        return TrackOutput(masks, high_res, obj_ptr, obj_logits)
+        return TrackOutput(masks, high_res, obj_ptr, obj_logits, all_masks, out.iou_scores)
 
     def _pointer_for_presence(self, obj_ptr: Tensor, present: Tensor) -> Tensor:
         """Swap in the learned no-object pointer where the object is absent."""
@@ -181,7 +184,7 @@ class Sam2(nn.Module):
         obj_logits = scale * present + bias
         if self.cfg.mask_decoder.pred_obj_scores:
             obj_ptr = self._pointer_for_presence(obj_ptr, present)
-        return TrackOutput(low_res, high_res, obj_ptr, obj_logits)
+        return TrackOutput(low_res, high_res, obj_ptr, obj_logits, low_res, torch.ones_like(obj_logits))
 
     # -- memory ---------------------------------------------------------------------------
 

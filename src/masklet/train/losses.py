@@ -1,0 +1,70 @@
+"""The SAM 2 training losses: focal + dice on masks, L1 on predicted IoU, BCE on object score.
+
+The paper weighs them 20 : 1 : 1 : 1. With several candidate masks only the one with the
+lowest segmentation loss is supervised; mask losses apply only where the object is
+present, the object-score loss everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+WEIGHTS = {"focal": 20.0, "dice": 1.0, "iou": 1.0, "object": 1.0}
+
+
+def sigmoid_focal_loss(logits: Tensor, target: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
+    """Focal loss per mask, averaged over pixels: (B, M, H, W) -> (B, M)."""
+    prob = logits.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = prob * target + (1 - prob) * (1 - target)
+    loss = ce * (1 - p_t) ** gamma
+    loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
+    return loss.flatten(2).mean(-1)
+
+
+def dice_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """1 - Dice coefficient per mask: (B, M, H, W) -> (B, M)."""
+    prob = logits.sigmoid().flatten(2)
+    target = target.flatten(2)
+    numerator = 2 * (prob * target).sum(-1)
+    denominator = prob.sum(-1) + target.sum(-1)
+    return 1 - (numerator + 1) / (denominator + 1)
+
+
+@dataclass
+class LossTerms:
+    focal: Tensor
+    dice: Tensor
+    iou: Tensor
+    object: Tensor
+
+    @property
+    def total(self) -> Tensor:
+        return sum(WEIGHTS[k] * getattr(self, k) for k in WEIGHTS)  # type: ignore[return-value]
+
+
+def mask_losses(mask_logits: Tensor, iou_pred: Tensor, object_logits: Tensor, target: Tensor) -> LossTerms:
+    """Losses of one frame: mask_logits (B, M, h, w), iou_pred (B, M), object_logits (B, 1), target (B, 1, h, w)."""
+    target = target.float()
+    target_m = target.expand_as(mask_logits)
+    focal = sigmoid_focal_loss(mask_logits, target_m)
+    dice = dice_loss(mask_logits, target_m)
+    best = (WEIGHTS["focal"] * focal + WEIGHTS["dice"] * dice).argmin(dim=1)  # (B,)
+    rows = torch.arange(mask_logits.shape[0], device=mask_logits.device)
+    with torch.no_grad():
+        pred = mask_logits > 0
+        inter = (pred & (target_m > 0.5)).flatten(2).sum(-1).float()
+        union = (pred | (target_m > 0.5)).flatten(2).sum(-1).float()
+        actual_iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+    present = (target.flatten(1).sum(-1) > 0).float()  # (B,)
+    denom = present.sum().clamp(min=1.0)
+    return LossTerms(
+        focal=(focal[rows, best] * present).sum() / denom,
+        dice=(dice[rows, best] * present).sum() / denom,
+        iou=((iou_pred[rows, best] - actual_iou[rows, best]).abs() * present).sum() / denom,
+        object=F.binary_cross_entropy_with_logits(object_logits[:, 0], present),
+    )

@@ -1,0 +1,165 @@
+"""Training and fine-tuning on DAVIS-layout data (generated or real), resumable, DDP-ready.
+
+Run in several processes with torchrun (gloo on the CPU, NCCL on GPUs); rank 0 writes
+the checkpoints and the CSV log. A checkpoint is written atomically, so an interrupted
+run resumes from the last complete one.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+
+from ..atomic import atomic_path
+from ..build import build_model
+from ..config import Sam2Config
+from ..eval.vos import list_sequences, read_annotation
+from ..inference.transforms import IMAGENET_MEAN, IMAGENET_STD
+from .clip import PromptProbabilities, clip_losses
+
+
+class ClipSampler:
+    """Random clips of one object from a DAVIS-layout folder, prepared for the model."""
+
+    def __init__(self, root: str | os.PathLike, image_size: int, clip_len: int = 8) -> None:
+        self.root = Path(root)
+        self.image_size = image_size
+        self.clip_len = clip_len
+        self.sequences = list_sequences(self.root)
+        if not self.sequences:
+            raise FileNotFoundError(f"no sequences under {self.root / 'JPEGImages'}")
+        self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+
+    def sample(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames (T, 3, S, S) normalised and masks (T, 1, S, S) of one object."""
+        seq = self.sequences[int(rng.integers(len(self.sequences)))]
+        images = sorted((self.root / "JPEGImages" / seq).glob("*.jpg"))
+        anns = sorted((self.root / "Annotations" / seq).glob("*.png"))
+        length = min(self.clip_len, len(images))
+        start = int(rng.integers(0, len(images) - length + 1))
+        labels = [read_annotation(p) for p in anns[start : start + length]]
+        ids = sorted(set(np.unique(labels[0])) - {0}) or sorted(set(np.unique(np.stack(labels))) - {0}) or [1]
+        obj = ids[int(rng.integers(len(ids)))]
+        s = self.image_size
+        frames = []
+        for p in images[start : start + length]:
+            img = Image.open(p).convert("RGB").resize((s, s), Image.Resampling.BICUBIC)
+            frames.append((torch.from_numpy(np.asarray(img) / 255.0).permute(2, 0, 1).float() - self.mean) / self.std)
+        masks = [
+            torch.from_numpy(np.array(Image.fromarray((lab == obj).astype(np.uint8)).resize((s, s), Image.Resampling.NEAREST)))
+            for lab in labels
+        ]
+        return torch.stack(frames), torch.stack(masks)[:, None].float()
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path  # the last checkpoint written (by rank 0)
+    model: torch.nn.Module  # this process's trained model
+    step: int
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    clip_len: int = 8
+    freeze_image_encoder: bool = False
+    seed: int = 0
+    bf16: bool | None = None  # None: on where the hardware has bf16 (CUDA with bf16)
+    save_every: int = 100
+    progress: bool = True
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def train(
+    model_config: str | Sam2Config,
+    data_root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    cfg: TrainConfig = TrainConfig(),
+    init: str | os.PathLike | None = None,
+    device: str | None = None,
+    **model_overrides: object,
+) -> TrainResult:
+    """Train (from scratch, or from `init`: a checkpoint or "standin") and return the last checkpoint.
+
+    The model starts identical in every process (same init), and gradients are averaged
+    across processes each step, so all processes hold the same weights throughout.
+    """
+    from tqdm import tqdm
+
+    rank, world = _distributed()
+    out = Path(out_dir)
+    last = out / "last.pt"
+    model = build_model(model_config, init if not last.exists() else None, device=device, mode="train", **model_overrides)
+    if cfg.freeze_image_encoder:
+        model.image_encoder.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step = 0
+    if last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+    sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len)
+    use_bf16 = cfg.bf16 if cfg.bf16 is not None else (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    device_type = model.device.type
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "losses.csv"
+    if rank == 0 and not log_path.exists():
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(["step", "loss", "focal", "dice", "iou", "object", "clips_per_s"])
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not cfg.progress or rank != 0)
+    while step < cfg.steps:
+        rng = np.random.default_rng([cfg.seed, step, rank])
+        generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        torch.manual_seed(int(rng.integers(2**31)))  # dropout: a function of (seed, step, rank), so resuming is exact
+        frames, masks = sampler.sample(rng)
+        start = time.perf_counter()
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
+            terms = clip_losses(model, frames.to(model.device), masks.to(model.device), generator, PromptProbabilities())
+        loss = terms.total
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if world > 1:
+            # Data parallel: every process trains on its own clips; gradients are averaged.
+            # (The clip runs through several model methods, not one forward(), so the
+            # averaging is done here rather than by a DistributedDataParallel wrapper.)
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad)
+                p.grad /= world
+        torch.nn.utils.clip_grad_norm_(params, 0.1)
+        optimizer.step()
+        step += 1
+        rate = world / (time.perf_counter() - start)
+        if rank == 0:
+            with open(log_path, "a", newline="") as f:
+                csv.writer(f).writerow([step, f"{loss.item():.5f}"] + [f"{getattr(terms, k).item():.5f}" for k in ("focal", "dice", "iou", "object")] + [f"{rate:.3f}"])
+            bar.set_postfix(loss=f"{loss.item():.4f}", clips_s=f"{rate:.2f}")
+            bar.update(1)
+            if step % cfg.save_every == 0 or step == cfg.steps:
+                with atomic_path(last) as tmp:
+                    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp)
+    bar.close()
+    if world > 1:
+        dist.barrier()
+    return TrainResult(last, model, step)
