@@ -111,7 +111,10 @@ def train(
     if cfg.freeze_image_encoder:
         model.image_encoder.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # Tiny gradients and Adam moments underflow to denormals, which are many times
+    # slower on CPUs: flush them to zero; the fused AdamW kernel is faster still.
+    torch.set_flush_denormal(True)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     step = 0
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=True)
