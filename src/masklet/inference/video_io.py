@@ -92,6 +92,7 @@ class VideoFileSource(FrameSource):
         if not pts:
             raise VideoError(f"video {self.path} has no frames")
         self._pts = sorted(pts)
+        self._index_of = {p: i for i, p in enumerate(self._pts)}
         self.num_frames = len(self._pts)
         self.width = self._stream.codec_context.width
         self.height = self._stream.codec_context.height
@@ -115,7 +116,7 @@ class VideoFileSource(FrameSource):
             for frame in self._decoder:
                 if frame.pts is None:
                     continue
-                current = self._pts.index(frame.pts) if frame.pts in self._pts else None
+                current = self._index_of.get(frame.pts)
                 if current is not None:
                     self._next_index = current + 1
                 if frame.pts >= target:
