@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,15 +243,6 @@ def cached_checkpoints() -> list[dict[str, object]]:
     return found
 
 
-def copy_into_cache(path: str | os.PathLike, config: str) -> Path:
-    """Register a local copy of an official checkpoint (e.g. fetched by hand) in the cache."""
-    entry = OFFICIAL_CHECKPOINTS[canonical_name(config)]
-    dest = cache_dir() / entry.filename
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(path, tmp)
-    return dest
-
-
 __all__ = [
     "CheckpointError",
     "OFFICIAL_CHECKPOINTS",
@@ -260,7 +250,6 @@ __all__ = [
     "cache_dir",
     "cached_checkpoints",
     "check_state_dict",
-    "copy_into_cache",
     "download",
     "guess_config",
     "load_checkpoint",

@@ -109,9 +109,7 @@ class VideoStream:
     def _commit_prompt(self, obj: ObjectTrack, frame_idx: int) -> None:
         """A prompted frame becomes a conditioning frame with its memory encoded."""
         out = obj.pending_cond.pop(frame_idx, None) or obj.pending_non_cond.pop(frame_idx)
-        feats = self.predictor.frame_features(self.session, frame_idx)
-        high_res = self.predictor._upsample(out.pred_masks.to(self.session.device))
-        self.predictor._store_memory(self.session, out, feats, high_res, is_mask_from_pts=True)
+        self.predictor.encode_memory_from_logits(self.session, frame_idx, out, from_points=True)
         obj.cond_outputs[frame_idx] = out
         obj.non_cond_outputs.pop(frame_idx, None)
 

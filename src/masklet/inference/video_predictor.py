@@ -125,7 +125,7 @@ class VideoPredictor:
         for t_pos, t, out in slots:
             if out is None:
                 continue
-            memories.append((t_pos, self._ensure_memory(session, obj, t, out), session.maskmem_pos_enc))
+            memories.append((t_pos, self._ensure_memory(session, t, out), session.maskmem_pos_enc))
 
         pointers = []
         length = session.num_frames if session.length_known else None
@@ -144,16 +144,20 @@ class VideoPredictor:
                     pointers.append((distance, out.obj_ptr))
         return self.model.memory_tokens(memories, pointers, max_ptrs - 1)
 
-    @torch.inference_mode()
-    def _ensure_memory(self, session: VideoSession, obj: ObjectTrack, frame_idx: int, out: FrameOutput) -> Tensor:
+    def _ensure_memory(self, session: VideoSession, frame_idx: int, out: FrameOutput) -> Tensor:
         """A frame's memory features, re-encoded from its mask if they were released."""
         if out.maskmem_features is None:
-            saved = session.feature_cache
-            high_res = self._upsample(out.pred_masks.to(session.device))
-            feats = self.frame_features(session, frame_idx)
-            self._store_memory(session, out, feats, high_res, is_mask_from_pts=out.memory_from_points)
-            session.feature_cache = saved
+            self.encode_memory_from_logits(session, frame_idx, out, out.memory_from_points)
         return out.maskmem_features
+
+    @torch.inference_mode()
+    def encode_memory_from_logits(self, session: VideoSession, frame_idx: int, out: FrameOutput, from_points: bool) -> None:
+        """Encode a frame's memory from its stored mask logits (the feature cache is kept)."""
+        saved = session.feature_cache
+        feats = self.frame_features(session, frame_idx)
+        self._store_memory(session, out, feats, self._upsample(out.pred_masks.to(session.device)), from_points)
+        if saved is not None:
+            session.feature_cache = saved
 
     def _upsample(self, low_res: Tensor) -> Tensor:
         return F.interpolate(low_res.float(), size=(self.image_size,) * 2, mode="bilinear", align_corners=False)
@@ -386,9 +390,7 @@ class VideoPredictor:
             for pending, table in ((obj.pending_non_cond, obj.non_cond_outputs), (obj.pending_cond, obj.cond_outputs)):
                 for frame_idx, out in pending.items():
                     if out.maskmem_features is None:
-                        feats = self.frame_features(session, frame_idx)
-                        high_res = self._upsample(out.pred_masks.to(session.device))
-                        self._store_memory(session, out, feats, high_res, is_mask_from_pts=True)
+                        self.encode_memory_from_logits(session, frame_idx, out, from_points=True)
                     table[frame_idx] = out
                 pending.clear()
             if not obj.cond_outputs:
