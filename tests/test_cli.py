@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+from safetensors.torch import load_file
+
 
 def masklet(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "masklet", *args], capture_output=True, text=True)
@@ -17,21 +20,34 @@ def test_generate_eval_train(tmp_path: Path, shared_data: Path) -> None:
     r = masklet("generate", str(data), "-n", "2", "--frames", "4", "--size", "96x64", "--data-root", str(shared_data))
     assert r.returncode == 0, r.stderr
     assert len(list((data / "Annotations").iterdir())) == 2
-    r = masklet("eval", str(data), "--checkpoint", "standin", "--baseline", "copy", "--csv", str(tmp_path / "s.csv"), "-q")
+    r = masklet("eval", str(data), "--checkpoint", "standin", "--baseline", "copy", "--baseline", "no-memory",
+                "--clicks", "--csv", str(tmp_path / "s.csv"), "-q")
     assert r.returncode == 0, r.stderr
     assert "overall" in r.stdout
+    side_by_side = r.stdout[r.stdout.index("method"):].splitlines()
+    assert [line.split()[0] for line in side_by_side[1:4]] == ["masklet-nano", "copy", "without"]
+    assert "1-click mIoU" in r.stdout and "5-click mIoU" in r.stdout
     rows = list(csv.reader(open(tmp_path / "s.csv")))
     assert rows[-1][0] == "overall" and 0 <= float(rows[-1][2]) <= 1
     r = masklet("train", str(data), str(tmp_path / "run"), "--init", "standin", "--steps", "1", "--clip-len", "2", "--image-size", "64")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "run" / "last.pt").is_file() and len((tmp_path / "run" / "losses.csv").read_text().splitlines()) == 2
+    r = masklet("export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "w.safetensors"), "--image-size", "64")
+    assert r.returncode == 0, r.stderr
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+    exported = load_file(str(tmp_path / "w.safetensors"))
+    assert exported.keys() == trained.keys() and all(torch.equal(exported[k], trained[k]) for k in trained)
+    r = masklet("export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "x.safetensors"), "--model", "sam2.1_hiera_t")
+    assert r.returncode != 0 and "sam2.1_hiera_t" in r.stderr and not (tmp_path / "x.safetensors").exists()
 
 
 def test_help_and_errors(tmp_path: Path) -> None:
-    for command in ("generate", "eval", "train"):
+    for command in ("generate", "eval", "train", "export"):
         r = masklet(command, "--help")
         assert r.returncode == 0 and "Usage" in r.stdout
     r = masklet("generate", str(tmp_path / "x"), "--size", "12")
     assert r.returncode == 2 and "expected WIDTHxHEIGHT" in r.stderr
     r = masklet("eval", str(tmp_path / "missing"), "--checkpoint", "standin")
     assert r.returncode == 2 and "does not exist" in r.stderr
+    r = masklet("eval", str(tmp_path), "--model", "sam2.1-tiny")
+    assert r.returncode == 2 and "--checkpoint is needed" in r.stderr

@@ -38,56 +38,92 @@ def generate(out: Path, split: str, num_sequences: int, frames: int, size: str, 
 
 @main.command(name="eval")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", "config", default="sam2.1_hiera_t", show_default=True, help="model config (official name or alias)")
-@click.option("--checkpoint", required=True, help="checkpoint file, URL, hub id or 'standin'")
-@click.option("--baseline", type=click.Choice(["none", "copy", "no-memory"]), default="none", show_default=True,
-              help="score a baseline instead: copy the first-frame mask, or the model without memory")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write per-object scores")
+@click.option("--model", "config", default="masklet-nano", show_default=True, help="model config (official name or alias)")
+@click.option("--checkpoint", default=None, help="checkpoint file, URL, hub id or 'standin' (default: masklet-nano's packaged weights)")
+@click.option("--baseline", "baselines", type=click.Choice(["copy", "no-memory"]), multiple=True,
+              help="also score a baseline, side by side: copy the first-frame mask, or the model without memory (repeatable)")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write the model's per-object scores")
 @click.option("--save-masks", type=click.Path(file_okay=False, path_type=Path), default=None, help="write predicted PNGs here")
 @click.option("--image-size", type=int, default=None, help="override the model's input size")
+@click.option("--clicks", is_flag=True, help="also the interactive image protocol: mIoU after 1, 3 and 5 clicks on each "
+              "sequence's middle frame")
 @click.option("-q", "--quiet", is_flag=True)
-def eval_command(dataset: Path, config: str, checkpoint: str, baseline: str, csv_path: Path | None, save_masks: Path | None,
-                 image_size: int | None, quiet: bool) -> None:
-    """Semi-supervised VOS on a DAVIS-layout DATASET: J, F and J&F."""
-    from .eval.vos import copy_first_frame_segmenter, evaluate_vos, sam2_segmenter
+def eval_command(dataset: Path, config: str, checkpoint: str | None, baselines: tuple[str, ...], csv_path: Path | None,
+                 save_masks: Path | None, image_size: int | None, clicks: bool, quiet: bool) -> None:
+    """Semi-supervised VOS on a DAVIS-layout DATASET: J, F and J&F (and baselines side by side)."""
+    from .build import build_model
+    from .checkpoint import EMBEDDED_WEIGHTS
+    from .eval.vos import comparison_table, copy_first_frame_segmenter, evaluate_vos, sam2_segmenter
+    from .inference.video_predictor import VideoPredictor
+    from .presets import canonical_name
 
-    if baseline == "copy":
-        segmenter = copy_first_frame_segmenter()
-    else:
-        from .build import build_model
-        from .inference.video_predictor import VideoPredictor
-
-        overrides = {"image_size": image_size} if image_size else {}
-        predictor = VideoPredictor(build_model(config, checkpoint, **overrides), fill_hole_area=0)
-        segmenter = sam2_segmenter(predictor, memory=baseline != "no-memory")
-    result = evaluate_vos(dataset, segmenter, out_dir=save_masks, progress=not quiet)
-    click.echo(result.table())
+    name = canonical_name(config)
+    if checkpoint is None and name not in EMBEDDED_WEIGHTS:
+        raise click.UsageError(f"--checkpoint is needed for {name} (only masklet-nano ships its weights)")
+    overrides = {"image_size": image_size} if image_size else {}
+    predictor = VideoPredictor(build_model(name, checkpoint or name, **overrides), fill_hole_area=0)
+    results = {name: evaluate_vos(dataset, sam2_segmenter(predictor), out_dir=save_masks, progress=not quiet)}
+    click.echo(results[name].table())
     if csv_path:
-        result.write_csv(csv_path)
+        results[name].write_csv(csv_path)
+    for baseline in baselines:
+        segmenter = copy_first_frame_segmenter() if baseline == "copy" else sam2_segmenter(predictor, memory=False)
+        label = "copy first frame" if baseline == "copy" else "without memory"
+        results[label] = evaluate_vos(dataset, segmenter, progress=not quiet)
+    if baselines:
+        click.echo("")
+        click.echo(comparison_table(results))
+    if clicks:
+        from .eval.interactive import click_miou, dataset_samples
+        from .inference.image_predictor import ImagePredictor
+
+        samples = dataset_samples(dataset)
+        scores = click_miou(ImagePredictor(predictor.model), samples)
+        click.echo("")
+        click.echo(f"interactive, {len(samples)} objects: " + "  ".join(f"{k}-click mIoU {v:.3f}" for k, v in scores.items()))
 
 
 @main.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--model", "config", default="sam2.1_hiera_t", show_default=True)
+@click.option("--model", "config", default="masklet-nano", show_default=True)
 @click.option("--init", default=None, help="start from this checkpoint (or 'standin'); default: random init")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--lr", type=float, default=1e-4, show_default=True)
+@click.option("--lr", type=float, default=1e-4, show_default=True, help="peak learning rate (cosine decay after warm-up)")
+@click.option("--warmup", type=click.IntRange(min=0), default=0, show_default=True, help="linear warm-up steps")
 @click.option("--clip-len", type=click.IntRange(1, 8), default=8, show_default=True)
 @click.option("--freeze-image-encoder", is_flag=True)
+@click.option("--multi-object", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="share of clips that start on a frame with several objects (teaches telling them apart)")
 @click.option("--image-size", type=int, default=None, help="override the model's input size")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True)
-def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, lr: float, clip_len: int,
-          freeze_image_encoder: bool, image_size: int | None, seed: int, save_every: int) -> None:
+def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, lr: float, warmup: int, clip_len: int,
+          freeze_image_encoder: bool, multi_object: float, image_size: int | None, seed: int, save_every: int) -> None:
     """Train or fine-tune on a DAVIS-layout DATASET; checkpoints and losses.csv go to OUT (resumable)."""
     from .train import TrainConfig
     from .train import train as run
 
     overrides = {"image_size": image_size} if image_size else {}
-    cfg = TrainConfig(steps=steps, lr=lr, clip_len=clip_len, freeze_image_encoder=freeze_image_encoder, seed=seed, save_every=save_every)
+    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, freeze_image_encoder=freeze_image_encoder, multi_object_prob=multi_object, seed=seed, save_every=save_every)
     result = run(config, dataset, out, cfg, init=init, **overrides)
     click.echo(f"step {result.step}: {result.checkpoint}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", "config", default="masklet-nano", show_default=True, help="the config the checkpoint was trained as")
+@click.option("--image-size", type=int, default=None, help="the input size it was trained at, if overridden")
+def export(checkpoint: Path, out: Path, config: str, image_size: int | None) -> None:
+    """Write a training CHECKPOINT's model weights (checked by a strict load) as safetensors OUT."""
+    from .build import build_model
+    from .checkpoint import save_safetensors, sha256_of
+
+    overrides = {"image_size": image_size} if image_size else {}
+    model = build_model(config, checkpoint, device="cpu", **overrides)  # strict: a wrong config is named
+    save_safetensors(model.state_dict(), out)
+    click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, sha256 {sha256_of(out)})")
 
 
 if __name__ == "__main__":

@@ -104,3 +104,25 @@ def click_miou(predictor: ImagePredictor, samples: list[tuple[np.ndarray, np.nda
         predictor.set_image(image)
         results.append(simulate_clicks(predictor, gt.astype(bool), max(clicks)).ious)
     return {k: float(np.mean([r[k - 1] for r in results])) for k in clicks}
+
+
+def dataset_samples(root, min_area: float = 0.005) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(image, mask) of every object visible on the middle frame of each DAVIS-layout sequence."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from .vos import list_sequences, read_annotation
+
+    root = Path(root)
+    samples = []
+    for name in list_sequences(root):
+        anns = sorted((root / "Annotations" / name).glob("*.png"))
+        mid = anns[len(anns) // 2]
+        label = read_annotation(mid)
+        image = np.asarray(Image.open(root / "JPEGImages" / name / f"{mid.stem}.jpg").convert("RGB"))
+        for obj_id in np.unique(label):
+            mask = label == obj_id
+            if obj_id != 0 and mask.mean() >= min_area:
+                samples.append((image, mask))
+    return samples

@@ -82,6 +82,16 @@ class VosResult:
             w.writerow(["overall", "all", f"{self.jf:.4f}", f"{self.j:.4f}", f"{self.f:.4f}"])
 
 
+def comparison_table(results: dict[str, VosResult]) -> str:
+    """Overall J&F, J and F of several methods side by side, with each one's gap to the first."""
+    first = next(iter(results.values()))
+    lines = [f"{'method':<20} {'J&F':>6} {'J':>6} {'F':>6} {'J&F gap':>8}"]
+    for name, r in results.items():
+        gap = "" if r is first else f"{first.jf - r.jf:+8.3f}"
+        lines.append(f"{name:<20} {r.jf:6.3f} {r.j:6.3f} {r.f:6.3f} {gap:>8}")
+    return "\n".join(lines)
+
+
 def read_annotation(path: Path) -> np.ndarray:
     """A palette-indexed PNG as an (H, W) array of object ids."""
     img = Image.open(path)

@@ -8,6 +8,7 @@ run resumes from the last complete one.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -29,10 +30,13 @@ from .clip import PromptProbabilities, clip_losses
 class ClipSampler:
     """Random clips of one object from a DAVIS-layout folder, prepared for the model."""
 
-    def __init__(self, root: str | os.PathLike, image_size: int, clip_len: int = 8) -> None:
+    def __init__(self, root: str | os.PathLike, image_size: int, clip_len: int = 8, multi_object_prob: float = 0.0) -> None:
         self.root = Path(root)
         self.image_size = image_size
         self.clip_len = clip_len
+        # With this probability a clip must start on a frame showing two or more objects,
+        # so the prompted object has to be told apart from the others by its memory.
+        self.multi_object_prob = multi_object_prob
         self.sequences = list_sequences(self.root)
         if not self.sequences:
             raise FileNotFoundError(f"no sequences under {self.root / 'JPEGImages'}")
@@ -41,13 +45,17 @@ class ClipSampler:
 
     def sample(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """frames (T, 3, S, S) normalised and masks (T, 1, S, S) of one object."""
-        seq = self.sequences[int(rng.integers(len(self.sequences)))]
-        images = sorted((self.root / "JPEGImages" / seq).glob("*.jpg"))
-        anns = sorted((self.root / "Annotations" / seq).glob("*.png"))
-        length = min(self.clip_len, len(images))
-        start = int(rng.integers(0, len(images) - length + 1))
-        labels = [read_annotation(p) for p in anns[start : start + length]]
-        ids = sorted(set(np.unique(labels[0])) - {0}) or sorted(set(np.unique(np.stack(labels))) - {0}) or [1]
+        want_several = rng.random() < self.multi_object_prob
+        for _ in range(20):
+            seq = self.sequences[int(rng.integers(len(self.sequences)))]
+            images = sorted((self.root / "JPEGImages" / seq).glob("*.jpg"))
+            anns = sorted((self.root / "Annotations" / seq).glob("*.png"))
+            length = min(self.clip_len, len(images))
+            start = int(rng.integers(0, len(images) - length + 1))
+            labels = [read_annotation(p) for p in anns[start : start + length]]
+            ids = sorted(set(np.unique(labels[0])) - {0}) or sorted(set(np.unique(np.stack(labels))) - {0}) or [1]
+            if not want_several or len(ids) >= 2:
+                break
         obj = ids[int(rng.integers(len(ids)))]
         s = self.image_size
         frames = []
@@ -71,7 +79,10 @@ class TrainResult:
 @dataclass
 class TrainConfig:
     steps: int = 1000
-    lr: float = 1e-4
+    lr: float = 1e-4  # peak learning rate, after a linear warm-up, then a cosine decay
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1  # the cosine ends at this fraction of the peak
+    multi_object_prob: float = 0.0  # share of clips starting on a frame with several objects
     weight_decay: float = 0.01
     clip_len: int = 8
     freeze_image_encoder: bool = False
@@ -79,6 +90,15 @@ class TrainConfig:
     bf16: bool | None = None  # None: on where the hardware has bf16 (CUDA with bf16)
     save_every: int = 100
     progress: bool = True
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of a step: linear warm-up, then cosine decay to min_lr_ratio x lr."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(cfg.steps - cfg.warmup_steps, 1)
+    progress = min((step - cfg.warmup_steps) / span, 1.0)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def _distributed() -> tuple[int, int]:
@@ -121,7 +141,7 @@ def train(
         model.load_state_dict(state["model"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
-    sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len)
+    sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob)
     use_bf16 = cfg.bf16 if cfg.bf16 is not None else (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     device_type = model.device.type
     out.mkdir(parents=True, exist_ok=True)
@@ -139,6 +159,8 @@ def train(
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
             terms = clip_losses(model, frames.to(model.device), masks.to(model.device), generator, PromptProbabilities())
         loss = terms.total
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if world > 1:
