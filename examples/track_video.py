@@ -1,11 +1,12 @@
 """Track objects through a video from clicks on one frame; write masks and an overlay.
 
-    python examples/track_video.py --checkpoint sam2.1_hiera_tiny.pt \
-        --video ../shared/data/videos/bedroom.mp4 --frame 0 --point 300,250 --max-frames 30 --out out/
+    python examples/track_video.py --video ../shared/data/videos/01_dog.mp4 --point 640,400 --out out/
 
 The video is an MP4 or a folder of JPEG frames. Masks go to OUT/masks/NNNNN.png (palette
-index = object id) and an overlay of every frame to OUT/overlay/NNNNN.jpg.
-`--checkpoint standin` runs on deterministic stand-in weights (no download; untrained).
+index = object id) and the overlay video to OUT/overlay.mp4. The model is masklet-nano
+(packaged weights) unless --config/--checkpoint name another, e.g.
+`--config sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt`; `--checkpoint standin` runs on
+deterministic stand-in weights (no download; untrained).
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ from PIL import Image
 
 import masklet
 from masklet.inference.video_io import open_video
+from masklet.overlay import VideoWriter, overlay
+from masklet.palette import PALETTE
 
 ROOT = Path(__file__).resolve().parents[1]
-PALETTE = [0, 0, 0, 30, 144, 255, 255, 99, 71, 60, 179, 113, 238, 130, 238, 255, 215, 0]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="sam2.1_hiera_t")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint file, URL, hub id, or 'standin'")
+    parser.add_argument("--config", default="masklet-nano")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file, URL, hub id, or 'standin' (default: packaged nano)")
     parser.add_argument("--video", default=str(ROOT.parent / "shared" / "data" / "videos" / "bedroom.mp4"))
     parser.add_argument("--frame", type=int, default=0, help="the frame the clicks are on")
     parser.add_argument("--point", action="append", default=None, help="x,y of a positive click; one object per --point")
@@ -42,20 +44,18 @@ def main(argv: list[str] | None = None) -> int:
         predictor.add_new_points_or_box(state, args.frame, obj_id, points=[[x, y]], labels=[1])
     out = Path(args.out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
-    (out / "overlay").mkdir(parents=True, exist_ok=True)
     source = open_video(args.video)
-    colors = np.array(PALETTE, dtype=np.float32).reshape(-1, 3)
-    for frame_idx, obj_ids, masks in predictor.propagate_in_video(state, max_frame_num_to_track=args.max_frames):
-        labels = np.zeros(masks.shape[-2:], dtype=np.uint8)
-        for obj_id, mask in zip(obj_ids, masks[:, 0].numpy() > 0):
-            labels[mask] = obj_id
-        png = Image.fromarray(labels, mode="P")
-        png.putpalette(PALETTE)
-        png.save(out / "masks" / f"{frame_idx:05d}.png")
-        frame = source.frame(frame_idx).astype(np.float32)
-        tinted = np.where(labels[..., None] > 0, 0.5 * frame + 0.5 * colors[labels % len(colors)], frame)
-        Image.fromarray(tinted.astype(np.uint8)).save(out / "overlay" / f"{frame_idx:05d}.jpg", quality=85)
-        print(f"frame {frame_idx}: " + ", ".join(f"object {i} {m.mean():.1%}" for i, m in zip(obj_ids, masks[:, 0].numpy() > 0)))
+    with VideoWriter(out / "overlay.mp4", fps=source.fps or 30.0) as video:
+        for frame_idx, obj_ids, masks in predictor.propagate_in_video(state, max_frame_num_to_track=args.max_frames):
+            labels = np.zeros(masks.shape[-2:], dtype=np.uint8)
+            for obj_id, mask in zip(obj_ids, masks[:, 0].numpy() > 0):
+                labels[mask] = obj_id
+            png = Image.fromarray(labels, mode="P")
+            png.putpalette(PALETTE)
+            png.save(out / "masks" / f"{frame_idx:05d}.png")
+            video.write(overlay(source.frame(frame_idx), labels))
+            print(f"frame {frame_idx}: " + ", ".join(f"object {i} {m.mean():.1%}" for i, m in zip(obj_ids, masks[:, 0].numpy() > 0)))
+    print(f"wrote {out / 'masks'} and {out / 'overlay.mp4'}")
     return 0
 
 

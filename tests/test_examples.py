@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image
 
@@ -16,7 +17,7 @@ def test_segment_image_example(standin_checkpoint, shared_data: Path, tmp_path: 
     result = subprocess.run(
         [
             sys.executable, str(ROOT / "examples" / "segment_image.py"),
-            "--checkpoint", str(standin_checkpoint("sam2.1_hiera_t")),
+            "--config", "sam2.1_hiera_t", "--checkpoint", str(standin_checkpoint("sam2.1_hiera_t")),
             "--image", str(shared_data / "images" / "truck.jpg"),
             "--point", "500,375", "--out", str(tmp_path),
         ],
@@ -26,6 +27,19 @@ def test_segment_image_example(standin_checkpoint, shared_data: Path, tmp_path: 
     mask = np.array(Image.open(tmp_path / "mask.png"))
     assert mask.shape == (1200, 1800) and set(np.unique(mask)) <= {0, 255}
     assert 0 < (mask > 0).mean() < 1
+    assert Image.open(tmp_path / "overlay.jpg").size == (1800, 1200)
+
+
+def test_readme_first_command_runs_on_the_packaged_nano(shared_data: Path, tmp_path: Path) -> None:
+    """No config, no checkpoint: the packaged masklet-nano, as in the README's first command."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "segment_image.py"), "--image", str(shared_data / "images" / "truck.jpg"),
+         "--point", "900,700", "--out", str(tmp_path)],
+        capture_output=True, text=True, check=True,
+    )
+    assert "best mask" in result.stdout
+    mask = np.array(Image.open(tmp_path / "mask.png"))
+    assert mask.shape == (1200, 1800) and set(np.unique(mask)) <= {0, 255}
     assert Image.open(tmp_path / "overlay.jpg").size == (1800, 1200)
 
 
@@ -42,7 +56,9 @@ def test_track_video_example(shared_data: Path, tmp_path: Path) -> None:
     png = Image.open(tmp_path / "masks" / "00002.png")
     assert png.mode == "P" and png.size == (960, 540)
     assert set(np.unique(np.array(png))) <= {0, 1, 2}
-    assert (tmp_path / "overlay" / "00002.jpg").is_file()
+    with av.open(str(tmp_path / "overlay.mp4")) as video:
+        frames = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
+    assert len(frames) == 3 and frames[0].shape == (540, 960, 3)
 
 
 def test_stream_video_example(shared_data: Path) -> None:

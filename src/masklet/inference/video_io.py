@@ -33,6 +33,7 @@ class FrameSource:
     num_frames: int
     height: int
     width: int
+    fps: float = 30.0  # frames per second (frame folders and arrays have none: 30 is assumed)
 
     def frame(self, index: int) -> np.ndarray:
         """Frame `index` as an (H, W, 3) uint8 RGB array."""
@@ -96,6 +97,7 @@ class VideoFileSource(FrameSource):
         self.num_frames = len(self._pts)
         self.width = self._stream.codec_context.width
         self.height = self._stream.codec_context.height
+        self.fps = float(self._stream.average_rate or self._stream.guessed_rate or 30.0)
         self._decoder = None
         self._next_index = -1
 
