@@ -80,6 +80,10 @@ class MemoryAttentionConfig:
     pos_enc_at_attn: bool = False
     pos_enc_at_cross_attn_keys: bool = True
     pos_enc_at_cross_attn_queries: bool = False
+    # Inference speed option, not part of the trained network: > 1 cross-attends to memories
+    # averaged over key_pool x key_pool patches (key_pool^2 times less work, approximate;
+    # see masklet.speed). 1 is the exact computation.
+    key_pool: int = 1
 
 
 @dataclass(frozen=True)

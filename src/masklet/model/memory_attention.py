@@ -7,7 +7,10 @@ pointer tokens, which carry no spatial position and are left unrotated.
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import MemoryAttentionConfig
@@ -51,7 +54,7 @@ class RoPEAttention(Attention):
             self._freqs[key] = axial_rope_frequencies(dim, side, side, self.rope_theta).to(device)
         return self._freqs[key]
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, num_k_exclude_rope: int = 0) -> Tensor:
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, num_k_exclude_rope: int = 0, key_pool: int = 1) -> Tensor:
         q = self.split_heads(self.q_proj(q))
         k = self.split_heads(self.k_proj(k))
         v = self.split_heads(self.v_proj(v))
@@ -60,9 +63,40 @@ class RoPEAttention(Attention):
             raise ValueError("keys and queries differ in length but rope_k_repeat is off")
         q = apply_rope(q, freqs)
         num_rope = k.shape[-2] - num_k_exclude_rope
+        if key_pool > 1 and num_rope > 0:
+            return self._attend_pooled(q, apply_rope(k[:, :, :num_rope], freqs), k[:, :, num_rope:], v, key_pool)
         if num_rope > 0:
             k = torch.cat([apply_rope(k[:, :, :num_rope], freqs), k[:, :, num_rope:]], dim=2)
         return self.attend(q, k, v)
+
+    def _attend_pooled(self, q: Tensor, k_rot: Tensor, k_ptr: Tensor, v: Tensor, pool: int) -> Tensor:
+        """Approximate attention to memory frames averaged over pool x pool patches (after RoPE).
+
+        A pooled key stands for pool^2 keys, so its score gets + log(pool^2): a patch's
+        attention mass is pool^2 x exp(its mean score), close to the exact sum when the
+        patch's scores are alike. The bias rides in one extra channel (1 in the queries, the
+        bias in the keys, 0 in the values) so the fused attention kernel still runs.
+        """
+        b, h, num_rope, c = k_rot.shape
+        side = int(round(q.shape[-2] ** 0.5))
+        frames = num_rope // (side * side)
+
+        def pooled(x: Tensor) -> Tensor:  # (B, h, F*side*side, c) -> (B, h, F*(side/pool)^2, c)
+            x = x.reshape(b * h * frames, side, side, x.shape[-1]).permute(0, 3, 1, 2)
+            x = F.avg_pool2d(x, pool, ceil_mode=True).permute(0, 2, 3, 1)
+            return x.reshape(b, h, -1, x.shape[-1])
+
+        k_pooled, v_pooled = pooled(k_rot), pooled(v[:, :, :num_rope])
+        scale = c**-0.5
+        bias = math.log(pool * pool) / scale
+        k = torch.cat([torch.cat([k_pooled, k_pooled.new_full((*k_pooled.shape[:3], 1), bias)], -1),
+                       F.pad(k_ptr, (0, 1))], dim=2)
+        v = F.pad(torch.cat([v_pooled, v[:, :, num_rope:]], dim=2), (0, 1))
+        q = F.pad(q, (0, 1), value=1.0)
+        p = self.dropout_p if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=scale)[..., :c]  # (B, h, Nq, c)
+        n = out.shape[2]
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))
 
 
 class MemoryAttentionLayer(nn.Module):
@@ -82,7 +116,9 @@ class MemoryAttentionLayer(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.activation = nn.ReLU()
 
-    def forward(self, tgt: Tensor, memory: Tensor, pos: Tensor, query_pos: Tensor, num_k_exclude_rope: int = 0) -> Tensor:
+    def forward(
+        self, tgt: Tensor, memory: Tensor, pos: Tensor, query_pos: Tensor, num_k_exclude_rope: int = 0, key_pool: int = 1
+    ) -> Tensor:
         x = self.norm1(tgt)
         q = x + query_pos if self.cfg.pos_enc_at_attn else x
         tgt = tgt + self.dropout(self.self_attn(q, q, x))
@@ -90,7 +126,7 @@ class MemoryAttentionLayer(nn.Module):
         x = self.norm2(tgt)
         q = x + query_pos if self.cfg.pos_enc_at_cross_attn_queries else x
         k = memory + pos if self.cfg.pos_enc_at_cross_attn_keys else memory
-        tgt = tgt + self.dropout(self.cross_attn_image(q, k, memory, num_k_exclude_rope=num_k_exclude_rope))
+        tgt = tgt + self.dropout(self.cross_attn_image(q, k, memory, num_k_exclude_rope=num_k_exclude_rope, key_pool=key_pool))
 
         x = self.norm3(tgt)
         return tgt + self.dropout(self.linear2(self.dropout(self.activation(self.linear1(x)))))
@@ -111,5 +147,6 @@ class MemoryAttention(nn.Module):
         """curr, curr_pos: (B, HW, C); memory, memory_pos: (B, M, C_mem). Returns (B, HW, C)."""
         x = curr + 0.1 * curr_pos if self.cfg.pos_enc_at_input else curr
         for layer in self.layers:
-            x = layer(x, memory, pos=memory_pos, query_pos=curr_pos, num_k_exclude_rope=num_obj_ptr_tokens)
+            x = layer(x, memory, pos=memory_pos, query_pos=curr_pos, num_k_exclude_rope=num_obj_ptr_tokens,
+                      key_pool=self.cfg.key_pool)
         return self.norm(x)
