@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
-from .presets import OFFICIAL_NAMES, SIZE_WORDS, canonical_name
+from .presets import NANO, OFFICIAL_NAMES, SIZE_WORDS, canonical_name
 
 _FB_BASE = "https://dl.fbaipublicfiles.com/segment_anything_2"
 
@@ -64,6 +64,21 @@ def _official() -> dict[str, OfficialCheckpoint]:
 
 
 OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = _official()
+
+
+# Weights that ship inside the package: no download, no cache.
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+EMBEDDED_WEIGHTS: dict[str, str] = {NANO: "masklet-nano.safetensors"}
+
+
+def embedded_weights(name: str) -> Path:
+    """The packaged weights file of an embedded model (masklet-nano)."""
+    path = WEIGHTS_DIR / EMBEDDED_WEIGHTS[canonical_name(name)]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the packaged weights {path} are missing: reinstall masklet, or retrain them with scripts/train_nano.sh"
+        )
+    return path
 
 
 def cache_dir() -> Path:
@@ -202,12 +217,12 @@ def _verify_cached(path: Path, expected: str | None) -> None:
 
 
 def resolve_checkpoint(spec: str | os.PathLike, progress: bool = True, source: str = "auto") -> tuple[Path, str | None]:
-    """Turn a path, URL, hub id or official name into a local file (and its config name).
+    """Turn a path, URL, hub id or model name into a local file (and its config name).
 
     A local path is used as is. A URL is downloaded into the cache. A hub id
     ("facebook/sam2.1-hiera-tiny") or official name ("sam2.1_hiera_t") resolves to the
     official file, downloaded once (from the hub for `source="hub"`, else the official URL)
-    and checked against its SHA-256 on every later use.
+    and checked against its SHA-256 on every later use; "masklet-nano" is the packaged file.
     """
     text = str(spec)
     if Path(text).expanduser().is_file():
@@ -224,6 +239,8 @@ def resolve_checkpoint(spec: str | os.PathLike, progress: bool = True, source: s
         raise FileNotFoundError(
             f"checkpoint {text!r} is neither a file, a URL, a hub id nor an official model name"
         ) from None
+    if name in EMBEDDED_WEIGHTS:
+        return embedded_weights(name), name
     entry = OFFICIAL_CHECKPOINTS[name]
     dest = cache_dir() / entry.filename
     if not dest.is_file():

@@ -8,7 +8,15 @@ hub id (`facebook/sam2.1-hiera-tiny`) or by a readable alias (`sam2.1-tiny`).
 from __future__ import annotations
 
 import re
-from .config import HieraConfig, Sam2Config
+
+from .config import (
+    HieraConfig,
+    MaskDecoderConfig,
+    MemoryAttentionConfig,
+    MemoryEncoderConfig,
+    NeckConfig,
+    Sam2Config,
+)
 
 # The four trunk sizes; parameter counts are those of the whole network.
 HIERA_SIZES: dict[str, HieraConfig] = {
@@ -53,6 +61,27 @@ for _size, _hiera in HIERA_SIZES.items():
 
 OFFICIAL_NAMES: tuple[str, ...] = tuple(PRESETS)
 
+# masklet-nano: the same architecture, narrow and shallow, at a 256-pixel input, so it
+# runs interactively on a laptop CPU. Its weights are trained here on generated videos
+# and ship inside the package (masklet/weights); see the model card in the README.
+NANO = "masklet-nano"
+PRESETS[NANO] = Sam2Config(
+    name=NANO,
+    hiera=HieraConfig(
+        embed_dim=32,
+        num_heads=1,
+        stages=(1, 2, 3, 1),
+        global_att_blocks=(5,),
+        window_spec=(8, 4, 16, 8),  # at 256 pixels stages 3 and 4 see the whole image
+    ),
+    neck=NeckConfig(d_model=128),
+    mask_decoder=MaskDecoderConfig(transformer_mlp_dim=512, transformer_num_heads=4, iou_head_hidden_dim=128),
+    memory_attention=MemoryAttentionConfig(d_model=128, num_layers=2, dim_feedforward=512),
+    memory_encoder=MemoryEncoderConfig(out_dim=64),
+    image_size=256,
+    **_SAM2_1_FLAGS,
+)
+
 
 def _aliases() -> dict[str, str]:
     table: dict[str, str] = {}
@@ -73,6 +102,8 @@ def _aliases() -> dict[str, str]:
             table[alias.lower()] = name
     table["sam2.1-base"] = "sam2.1_hiera_b+"
     table["sam2-base"] = "sam2_hiera_b+"
+    for alias in (NANO, "nano", "masklet_nano"):
+        table[alias] = NANO
     return table
 
 
@@ -88,7 +119,7 @@ def canonical_name(config: str) -> str:
     match = re.search(r"(sam2(?:\.1)?_hiera_(?:t|s|b\+|l))\.yaml$", key)
     if match:
         return match.group(1)
-    known = ", ".join(OFFICIAL_NAMES)
+    known = ", ".join((*OFFICIAL_NAMES, NANO))
     raise ValueError(
         f"unknown model config {config!r}: use an official name ({known}), an official "
         f"config path such as 'configs/sam2.1/sam2.1_hiera_t.yaml', or an alias such as "

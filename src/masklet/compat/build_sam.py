@@ -10,7 +10,8 @@ import torch
 from ..build import build_model
 from ..config import Sam2Config
 from ..model import Sam2
-from ..presets import canonical_name
+from ..checkpoint import EMBEDDED_WEIGHTS, embedded_weights
+from ..presets import NANO, canonical_name
 
 # Official hydra override keys (after "model.") -> masklet config fields.
 _DECODER_EXTRA = "sam_mask_decoder_extra_args."
@@ -77,8 +78,20 @@ def _options(postprocessing: dict[str, object] | None, hydra: Iterable[str], ove
     return options
 
 
+def _default_checkpoint(config_file: str | Sam2Config, ckpt_path: str | os.PathLike | None):
+    """No checkpoint named: an embedded model (masklet-nano) loads its packaged weights."""
+    if ckpt_path is None and isinstance(config_file, str):
+        try:
+            name = canonical_name(config_file)
+        except ValueError:
+            return None
+        if name in EMBEDDED_WEIGHTS:
+            return embedded_weights(name)
+    return ckpt_path
+
+
 def build_sam2(
-    config_file: str | Sam2Config,
+    config_file: str | Sam2Config = NANO,
     ckpt_path: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     mode: str = "eval",
@@ -88,7 +101,7 @@ def build_sam2(
 ) -> Sam2:
     """Build a SAM 2 model for image prediction, as the official `build_sam2` does."""
     options = _options(_IMAGE_POSTPROCESSING if apply_postprocessing else None, hydra_overrides_extra, overrides)
-    return build_model(config_file, ckpt_path, device=device, mode=mode, **options)
+    return build_model(config_file, _default_checkpoint(config_file, ckpt_path), device=device, mode=mode, **options)
 
 
 # What the official video builder adds with apply_postprocessing=True.
@@ -96,7 +109,7 @@ _VIDEO_POSTPROCESSING = {**_IMAGE_POSTPROCESSING, "binarize_mask_from_pts_for_me
 
 
 def build_sam2_video_predictor(
-    config_file: str | Sam2Config,
+    config_file: str | Sam2Config = NANO,
     ckpt_path: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     mode: str = "eval",
@@ -110,7 +123,7 @@ def build_sam2_video_predictor(
 
     options = _options(_VIDEO_POSTPROCESSING if apply_postprocessing else None, hydra_overrides_extra, overrides)
     predictor_options = {k: options.pop(k) for k in ("non_overlap_masks",) if k in options}
-    model = build_model(config_file, ckpt_path, device=device, mode=mode, **options)
+    model = build_model(config_file, _default_checkpoint(config_file, ckpt_path), device=device, mode=mode, **options)
     return SAM2VideoPredictor(model, **predictor_options)
 
 

@@ -29,7 +29,7 @@ class SAM2ImagePredictor:
         self._is_batch = False
 
     @classmethod
-    def from_pretrained(cls, model_id: str, **kwargs: object) -> SAM2ImagePredictor:
+    def from_pretrained(cls, model_id: str = "masklet-nano", **kwargs: object) -> SAM2ImagePredictor:
         from .build_sam import build_sam2_hf
 
         return cls(build_sam2_hf(model_id, **kwargs))
