@@ -98,14 +98,17 @@ def eval_command(dataset: Path, config: str, checkpoint: str | None, baselines: 
 @click.option("--image-size", type=int, default=None, help="override the model's input size")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--stop-after", type=click.IntRange(min=1), default=None,
+              help="end this run after N steps of the schedule (run the same command again to resume)")
 def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, lr: float, warmup: int, clip_len: int,
-          freeze_image_encoder: bool, multi_object: float, image_size: int | None, seed: int, save_every: int) -> None:
+          freeze_image_encoder: bool, multi_object: float, image_size: int | None, seed: int, save_every: int,
+          stop_after: int | None) -> None:
     """Train or fine-tune on a DAVIS-layout DATASET; checkpoints and losses.csv go to OUT (resumable)."""
     from .train import TrainConfig
     from .train import train as run
 
     overrides = {"image_size": image_size} if image_size else {}
-    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, freeze_image_encoder=freeze_image_encoder, multi_object_prob=multi_object, seed=seed, save_every=save_every)
+    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, freeze_image_encoder=freeze_image_encoder, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after)
     result = run(config, dataset, out, cfg, init=init, **overrides)
     click.echo(f"step {result.step}: {result.checkpoint}")
 

@@ -49,7 +49,8 @@ def test_short_run_lowers_the_loss(tiny_set: Path, tmp_path: Path) -> None:
 def test_resume_continues_exactly(tiny_set: Path, tmp_path: Path) -> None:
     cfg = dict(lr=3e-4, clip_len=2, save_every=2, progress=False)
     train("sam2.1_hiera_t", tiny_set, tmp_path / "a", TrainConfig(steps=4, **cfg), init="standin", device="cpu", **SMALL)
-    interrupted = train("sam2.1_hiera_t", tiny_set, tmp_path / "b", TrainConfig(steps=2, **cfg), init="standin", device="cpu", **SMALL)
+    # Interrupted half-way through the same 4-step schedule (the learning rate depends on it).
+    interrupted = train("sam2.1_hiera_t", tiny_set, tmp_path / "b", TrainConfig(steps=4, stop_after=2, **cfg), init="standin", device="cpu", **SMALL)
     assert torch.load(interrupted.checkpoint, weights_only=True)["step"] == 2
     resumed = train("sam2.1_hiera_t", tiny_set, tmp_path / "b", TrainConfig(steps=4, **cfg), init="standin", device="cpu", **SMALL)
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)

@@ -83,6 +83,7 @@ class TrainConfig:
     warmup_steps: int = 0
     min_lr_ratio: float = 0.1  # the cosine ends at this fraction of the peak
     multi_object_prob: float = 0.0  # share of clips starting on a frame with several objects
+    stop_after: int | None = None  # end this run after so many steps (a slice of the schedule; resume later)
     weight_decay: float = 0.01
     clip_len: int = 8
     freeze_image_encoder: bool = False
@@ -149,8 +150,9 @@ def train(
     if rank == 0 and not log_path.exists():
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(["step", "loss", "focal", "dice", "iou", "object", "clips_per_s"])
+    end = cfg.steps if cfg.stop_after is None else min(cfg.steps, step + cfg.stop_after)
     bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not cfg.progress or rank != 0)
-    while step < cfg.steps:
+    while step < end:
         rng = np.random.default_rng([cfg.seed, step, rank])
         generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
         torch.manual_seed(int(rng.integers(2**31)))  # dropout: a function of (seed, step, rank), so resuming is exact
@@ -181,7 +183,7 @@ def train(
                 csv.writer(f).writerow([step, f"{loss.item():.5f}"] + [f"{getattr(terms, k).item():.5f}" for k in ("focal", "dice", "iou", "object")] + [f"{rate:.3f}"])
             bar.set_postfix(loss=f"{loss.item():.4f}", clips_s=f"{rate:.2f}")
             bar.update(1)
-            if step % cfg.save_every == 0 or step == cfg.steps:
+            if step % cfg.save_every == 0 or step == end:
                 with atomic_path(last) as tmp:
                     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp)
     bar.close()
