@@ -81,10 +81,14 @@ class Attention(nn.Module):
         b, n, c = x.shape
         return x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)  # (B, h, N, c/h)
 
-    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        """Scaled dot-product attention of split heads, projected back to the model width."""
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, scale: float | None = None) -> Tensor:
+        """Scaled dot-product attention of split heads, projected back to the model width.
+
+        Channels beyond the head width (padding some callers add) are dropped first.
+        """
         p = self.dropout_p if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, h, Nq, c/h)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=scale)
+        out = out[..., : self.internal_dim // self.num_heads]  # (B, h, Nq, c/h)
         b, h, n, c = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))
 

@@ -92,11 +92,7 @@ class RoPEAttention(Attention):
         k = torch.cat([torch.cat([k_pooled, k_pooled.new_full((*k_pooled.shape[:3], 1), bias)], -1),
                        F.pad(k_ptr, (0, 1))], dim=2)
         v = F.pad(torch.cat([v_pooled, v[:, :, num_rope:]], dim=2), (0, 1))
-        q = F.pad(q, (0, 1), value=1.0)
-        p = self.dropout_p if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=scale)[..., :c]  # (B, h, Nq, c)
-        n = out.shape[2]
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))
+        return self.attend(F.pad(q, (0, 1), value=1.0), k, v, scale=scale)
 
 
 class MemoryAttentionLayer(nn.Module):
