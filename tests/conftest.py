@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +76,52 @@ def bedroom_frames(shared_data: Path) -> np.ndarray:
 
     src = open_video(shared_data / "videos" / "bedroom")
     return np.stack([np.asarray(Image.fromarray(src.frame(i)).resize((240, 135))) for i in range(24)])
+
+
+@pytest.fixture(scope="session")
+def nano_predictor():
+    """masklet's VideoPredictor over the packaged masklet-nano."""
+    import masklet
+    from masklet.inference.video_predictor import VideoPredictor
+
+    return VideoPredictor(masklet.build_model("masklet-nano", "masklet-nano", device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def serve(nano_predictor) -> Iterator[Callable[..., str]]:
+    """serve(**settings) -> base URL of a running masklet service on a free localhost port."""
+    import uvicorn
+
+    from masklet.server import ServerSettings, create_app
+
+    running = []
+
+    def start(predictor=None, **settings: object) -> str:
+        app = create_app(ServerSettings(**settings), predictor=predictor or nano_predictor)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the service did not start")
+            time.sleep(0.02)
+        running.append((server, thread))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def standin_predictor(standin_checkpoint):
+    """masklet's VideoPredictor over SAM 2.1 tiny with stand-in weights at a 256-pixel input:
+    untrained, but its masks are never empty, and it is fast enough for UI tests."""
+    import masklet
+    from masklet.inference.video_predictor import VideoPredictor
+
+    return VideoPredictor(masklet.build_model("sam2.1_hiera_t", standin_checkpoint("sam2.1_hiera_t"), device="cpu", image_size=256))

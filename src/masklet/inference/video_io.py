@@ -21,6 +21,7 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".JPG", ".JPEG")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 class VideoError(ValueError):
@@ -198,7 +199,20 @@ def open_video(video: str | os.PathLike | list | np.ndarray | FrameSource) -> Fr
         raise FileNotFoundError(f"video not found: {path} (give an MP4 file or a folder of JPEG frames)")
     if path.is_dir():
         return JpegFolderSource(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return ArraySource([read_image(path)])  # a still image is a one-frame video
     return VideoFileSource(path)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB, or a VideoError naming the file."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise VideoError(f"cannot read image {path}: {exc}") from None
 
 
 class FrameLoader:

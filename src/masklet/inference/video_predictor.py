@@ -424,6 +424,33 @@ class VideoPredictor:
         for frame_idx in order:
             yield self._propagate_frame(session, frame_idx, reverse)
 
+    def propagate_directions(
+        self,
+        session: VideoSession,
+        direction: str = "forward",
+        start_frame_idx: int | None = None,
+        max_frame_num_to_track: int | None = None,
+    ) -> Iterator[FrameMasks]:
+        """Propagate "forward", "backward" or "both" (forward, then backward from the same start).
+
+        Without a start, forward starts on the first prompted frame and backward on the last,
+        so every prompted frame is covered; "both" starts on the first.
+        """
+        if direction not in ("forward", "backward", "both"):
+            raise ValueError(f"direction must be 'forward', 'backward' or 'both', got {direction!r}")
+        self._preflight(session)
+        if start_frame_idx is None:
+            prompted = [t for obj in session.objects.values() for t in obj.cond_outputs]
+            start_frame_idx = max(prompted) if direction == "backward" else min(prompted)
+        if direction != "backward":
+            yield from self.propagate(session, start_frame_idx, max_frame_num_to_track, reverse=False)
+        if direction != "forward":
+            backward = self.propagate(session, start_frame_idx, max_frame_num_to_track, reverse=True)
+            for result in backward:
+                if direction == "both" and result.frame_idx == start_frame_idx:
+                    continue  # already given by the forward pass
+                yield result
+
     @torch.inference_mode()
     def _propagate_frame(self, session: VideoSession, frame_idx: int, reverse: bool) -> FrameMasks:
         per_object = []

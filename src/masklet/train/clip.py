@@ -24,6 +24,10 @@ class PromptProbabilities:
     mask: float = 0.5  # the first frame's mask as the prompt
     box: float = 0.25  # else a box (the rest: 1 to 3 clicks)
     correct: float = 0.25  # each later frame: a corrective click
+    # Clicked or boxed first frames are then refined this many times, each round adding a
+    # click at the error of the previous answer (SAM's interactive training loop), so the
+    # decoder learns to follow clicks rather than the salient object.
+    refine_clicks: int = 0
 
 
 def sample_click(region: Tensor, generator: torch.Generator) -> Tensor | None:
@@ -61,7 +65,9 @@ def clip_losses(
     for t in range(num_frames):
         hr = [f[t : t + 1] for f in high_res]
         if t == 0:
-            out, from_points = _prompted_first_frame(model, vision[:1], hr, masks[0, 0] > 0.5, generator, probs)
+            rounds = _prompted_first_frame(model, vision[:1], hr, masks[0, 0] > 0.5, targets[0, 0], generator, probs)
+            terms += [mask_losses(o.all_masks, o.iou_scores, o.object_score_logits, targets[:1].float()) for o in rounds[:-1]]
+            out, from_points = rounds[-1], True
         else:
             memory = _memory(model, t, memories, outputs, num_frames)
             pix = model.condition_on_memory(vision[t : t + 1], pos[t : t + 1], memory)
@@ -79,10 +85,11 @@ def clip_losses(
     return LossTerms(*(torch.stack([getattr(x, k) for x in terms]).mean() for k in ("focal", "dice", "iou", "object")))
 
 
-def _prompted_first_frame(model: Sam2, vision: Tensor, hr: list[Tensor], mask: Tensor, generator, probs):
+def _prompted_first_frame(model: Sam2, vision: Tensor, hr: list[Tensor], mask: Tensor, target_low: Tensor, generator, probs) -> list:
+    """The prompted frame's answers: one for a mask prompt, else one per click round."""
     r = float(torch.rand((), generator=generator))
     if r < probs.mask or not mask.any():
-        return model.use_mask_as_output(vision, hr, mask[None, None].float()), True
+        return [model.use_mask_as_output(vision, hr, mask[None, None].float())]
     if r < probs.mask + probs.box:
         coords = box_of(mask, generator).view(1, 2, 2)
         labels = torch.tensor([[2, 3]], dtype=torch.int32)
@@ -90,9 +97,17 @@ def _prompted_first_frame(model: Sam2, vision: Tensor, hr: list[Tensor], mask: T
         n = int(torch.randint(1, 4, (1,), generator=generator))
         coords = torch.stack([sample_click(mask, generator) for _ in range(n)])[None]
         labels = torch.ones(1, n, dtype=torch.int32)
+    coords, labels = coords.to(vision.device), labels.to(vision.device)
     pix = model.condition_on_memory(vision, torch.zeros_like(vision), None)
-    multimask = model.use_multimask(True, labels.shape[1])
-    return model.forward_sam_heads(pix, (coords.to(vision.device), labels.to(vision.device)), None, hr, multimask), True
+    answers = [model.forward_sam_heads(pix, (coords, labels), None, hr, model.use_multimask(True, labels.shape[1]))]
+    for _ in range(probs.refine_clicks):
+        previous = answers[-1].low_res_masks.detach()
+        click = _corrective_click(previous, target_low, model.cfg.image_size, generator)
+        if click is None:
+            break
+        coords, labels = torch.cat([coords, click[0]], 1), torch.cat([labels, click[1]], 1)
+        answers.append(model.forward_sam_heads(pix, (coords, labels), previous.clamp(-32, 32), hr, False))
+    return answers
 
 
 def _corrective_click(pred_low: Tensor, target: Tensor, image_size: int, generator) -> tuple[Tensor, Tensor] | None:

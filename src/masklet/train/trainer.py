@@ -83,8 +83,13 @@ class TrainConfig:
     warmup_steps: int = 0
     min_lr_ratio: float = 0.1  # the cosine ends at this fraction of the peak
     multi_object_prob: float = 0.0  # share of clips starting on a frame with several objects
+    prompts: PromptProbabilities = PromptProbabilities()
+    # Submodules (e.g. "sam_mask_decoder") given fresh random weights after loading `init`:
+    # a decoder that learned to ignore prompts does not unlearn it, a new one learns them.
+    reinit: tuple[str, ...] = ()
     stop_after: int | None = None  # end this run after so many steps (a slice of the schedule; resume later)
     weight_decay: float = 0.01
+    grad_clip: float = 0.1  # the paper's gradient-norm clip
     clip_len: int = 8
     freeze_image_encoder: bool = False
     seed: int = 0
@@ -100,6 +105,19 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     span = max(cfg.steps - cfg.warmup_steps, 1)
     progress = min((step - cfg.warmup_steps) / span, 1.0)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _reinit(model: torch.nn.Module, prefixes: tuple[str, ...], seed: int) -> None:
+    """Give the named submodules the random weights of a fresh model (same in every process)."""
+    names = {n.split(".")[0] for n, _ in model.named_children()}
+    unknown = sorted(set(prefixes) - names)
+    if unknown:
+        raise ValueError(f"cannot re-initialise {unknown}: the model's submodules are {sorted(names)}")
+    torch.manual_seed(seed)
+    fresh = type(model)(model.cfg).to(model.device).state_dict()
+    state = model.state_dict()
+    state.update({k: v for k, v in fresh.items() if k.split(".")[0] in prefixes})
+    model.load_state_dict(state, strict=True)
 
 
 def _distributed() -> tuple[int, int]:
@@ -129,6 +147,8 @@ def train(
     out = Path(out_dir)
     last = out / "last.pt"
     model = build_model(model_config, init if not last.exists() else None, device=device, mode="train", **model_overrides)
+    if cfg.reinit and not last.exists():
+        _reinit(model, cfg.reinit, cfg.seed)
     if cfg.freeze_image_encoder:
         model.image_encoder.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -159,12 +179,13 @@ def train(
         frames, masks = sampler.sample(rng)
         start = time.perf_counter()
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
-            terms = clip_losses(model, frames.to(model.device), masks.to(model.device), generator, PromptProbabilities())
+            terms = clip_losses(model, frames.to(model.device), masks.to(model.device), generator, cfg.prompts)
         loss = terms.total
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss.requires_grad:  # a one-frame clip of an absent object has nothing to learn
+            loss.backward()
         if world > 1:
             # Data parallel: every process trains on its own clips; gradients are averaged.
             # (The clip runs through several model methods, not one forward(), so the
@@ -174,7 +195,7 @@ def train(
                     p.grad = torch.zeros_like(p)
                 dist.all_reduce(p.grad)
                 p.grad /= world
-        torch.nn.utils.clip_grad_norm_(params, 0.1)
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()
         step += 1
         rate = world / (time.perf_counter() - start)

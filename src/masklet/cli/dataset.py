@@ -1,19 +1,12 @@
-"""The `masklet` command line (also `python -m masklet`)."""
+"""Data commands: generate training videos, evaluate, train and export weights."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="masklet")
-def main() -> None:
-    """masklet: SAM 2 promptable segmentation of images and videos."""
+from . import SHARED_DATA, main
 
 
 @main.command()
@@ -26,7 +19,7 @@ def main() -> None:
               help="real photos and frames for backgrounds and cut-outs")
 def generate(out: Path, split: str, num_sequences: int, frames: int, size: str, data_root: Path) -> None:
     """Write procedurally generated videos with exact masks in the DAVIS layout."""
-    from .data.generator import GeneratorConfig, write_dataset
+    from ..data.generator import GeneratorConfig, write_dataset
 
     try:
         width, height = (int(v) for v in size.lower().split("x"))
@@ -51,11 +44,11 @@ def generate(out: Path, split: str, num_sequences: int, frames: int, size: str, 
 def eval_command(dataset: Path, config: str, checkpoint: str | None, baselines: tuple[str, ...], csv_path: Path | None,
                  save_masks: Path | None, image_size: int | None, clicks: bool, quiet: bool) -> None:
     """Semi-supervised VOS on a DAVIS-layout DATASET: J, F and J&F (and baselines side by side)."""
-    from .build import build_model
-    from .checkpoint import EMBEDDED_WEIGHTS
-    from .eval.vos import comparison_table, copy_first_frame_segmenter, evaluate_vos, sam2_segmenter
-    from .inference.video_predictor import VideoPredictor
-    from .presets import canonical_name
+    from ..build import build_model
+    from ..checkpoint import EMBEDDED_WEIGHTS
+    from ..eval.vos import comparison_table, copy_first_frame_segmenter, evaluate_vos, sam2_segmenter
+    from ..inference.video_predictor import VideoPredictor
+    from ..presets import canonical_name
 
     name = canonical_name(config)
     if checkpoint is None and name not in EMBEDDED_WEIGHTS:
@@ -74,8 +67,8 @@ def eval_command(dataset: Path, config: str, checkpoint: str | None, baselines: 
         click.echo("")
         click.echo(comparison_table(results))
     if clicks:
-        from .eval.interactive import click_miou, dataset_samples
-        from .inference.image_predictor import ImagePredictor
+        from ..eval.interactive import click_miou, dataset_samples
+        from ..inference.image_predictor import ImagePredictor
 
         samples = dataset_samples(dataset)
         scores = click_miou(ImagePredictor(predictor.model), samples)
@@ -95,20 +88,33 @@ def eval_command(dataset: Path, config: str, checkpoint: str | None, baselines: 
 @click.option("--freeze-image-encoder", is_flag=True)
 @click.option("--multi-object", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="share of clips that start on a frame with several objects (teaches telling them apart)")
+@click.option("--mask-prompt", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="share of clips whose first frame is prompted with its mask")
+@click.option("--box-prompt", type=click.FloatRange(0, 1), default=0.25, show_default=True,
+              help="share prompted with a box (the rest: 1 to 3 clicks)")
+@click.option("--refine-clicks", type=click.IntRange(0, 16), default=0, show_default=True,
+              help="corrective clicks added to a clicked or boxed first frame, each trained on")
+@click.option("--reinit", multiple=True, metavar="MODULE",
+              help="give this submodule (e.g. sam_mask_decoder) fresh random weights after --init (repeatable)")
+@click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True)
 @click.option("--image-size", type=int, default=None, help="override the model's input size")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--stop-after", type=click.IntRange(min=1), default=None,
               help="end this run after N steps of the schedule (run the same command again to resume)")
 def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, lr: float, warmup: int, clip_len: int,
-          freeze_image_encoder: bool, multi_object: float, image_size: int | None, seed: int, save_every: int,
-          stop_after: int | None) -> None:
+          freeze_image_encoder: bool, multi_object: float, mask_prompt: float, box_prompt: float, refine_clicks: int,
+          reinit: tuple[str, ...], grad_clip: float, image_size: int | None, seed: int, save_every: int, stop_after: int | None) -> None:
     """Train or fine-tune on a DAVIS-layout DATASET; checkpoints and losses.csv go to OUT (resumable)."""
-    from .train import TrainConfig
-    from .train import train as run
+    from ..train import PromptProbabilities, TrainConfig
+    from ..train import train as run
 
+    if mask_prompt + box_prompt > 1:
+        raise click.BadParameter("--mask-prompt plus --box-prompt must be at most 1", param_hint="--box-prompt")
+    prompts = PromptProbabilities(mask=mask_prompt, box=box_prompt, refine_clicks=refine_clicks)
     overrides = {"image_size": image_size} if image_size else {}
-    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, freeze_image_encoder=freeze_image_encoder, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after)
+    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, freeze_image_encoder=freeze_image_encoder, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after, prompts=prompts,
+                      reinit=reinit, grad_clip=grad_clip)
     result = run(config, dataset, out, cfg, init=init, **overrides)
     click.echo(f"step {result.step}: {result.checkpoint}")
 
@@ -120,14 +126,10 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
 @click.option("--image-size", type=int, default=None, help="the input size it was trained at, if overridden")
 def export(checkpoint: Path, out: Path, config: str, image_size: int | None) -> None:
     """Write a training CHECKPOINT's model weights (checked by a strict load) as safetensors OUT."""
-    from .build import build_model
-    from .checkpoint import save_safetensors, sha256_of
+    from ..build import build_model
+    from ..checkpoint import save_safetensors, sha256_of
 
     overrides = {"image_size": image_size} if image_size else {}
     model = build_model(config, checkpoint, device="cpu", **overrides)  # strict: a wrong config is named
     save_safetensors(model.state_dict(), out)
     click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, sha256 {sha256_of(out)})")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,75 @@
+"""`masklet segment`: one image, clicks and/or a box, a mask PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import load_model, main, model_options
+
+
+@main.command()
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--point", "points", multiple=True, metavar="X,Y[,LABEL]",
+              help="a click in image pixels; LABEL 1 positive (default), 0 negative (repeatable)")
+@click.option("--box", default=None, metavar="X1,Y1,X2,Y2", help="a box around the object")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("mask.png"), show_default=True,
+              help="the mask PNG (0 background, 255 object); with --multimask, NAME-0.png ... by score")
+@click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path), default=None, help="the image with the mask drawn over it")
+@click.option("--multimask", is_flag=True, help="write all three candidate masks with their scores")
+@model_options
+@click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
+def segment(image: Path, points: tuple[str, ...], box: str | None, output: Path, overlay: Path | None, multimask: bool,
+            model_name: str, checkpoint: str | None, device: str | None, speed: str, quiet: bool) -> None:
+    """Segment the object at the given clicks/box in IMAGE; write the mask as a PNG."""
+    from PIL import Image
+
+    from ..atomic import atomic_path
+    from ..inference.image_predictor import ImagePredictor
+    from ..inference.video_io import read_image
+    from ..overlay import overlay as draw
+    from ..prompts import parse_box, parse_point
+
+    if not points and box is None:
+        raise click.UsageError("give at least one --point X,Y or a --box X1,Y1,X2,Y2")
+    try:
+        clicks = [parse_point(p) for p in points]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--point") from None
+    try:
+        box_xyxy = parse_box(box) if box is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--box") from None
+    frame = read_image(image)
+    h, w = frame.shape[:2]
+    for x, y, _ in clicks:
+        if not (0 <= x < w and 0 <= y < h):
+            raise click.BadParameter(f"point ({x:g}, {y:g}) lies outside the {w}x{h} image", param_hint="--point")
+
+    predictor = ImagePredictor(load_model(model_name, checkpoint, device, speed))
+    predictor.set_image(frame)
+    pred = predictor.predict(
+        point_coords=np.array([c[:2] for c in clicks], dtype=np.float32) if clicks else None,
+        point_labels=np.array([c[2] for c in clicks], dtype=np.int32) if clicks else None,
+        box=np.array(box_xyxy, dtype=np.float32) if box_xyxy else None,
+        multimask_output=multimask or len(clicks) == 1 and box_xyxy is None,
+    )
+    masks = pred.masks[0].cpu().numpy()  # (K, H, W) bool
+    scores = pred.iou_scores[0].float().cpu().numpy()
+    order = np.argsort(-scores)
+    if multimask:
+        paths = [output.with_name(f"{output.stem}-{rank}{output.suffix or '.png'}") for rank in range(len(order))]
+    else:
+        order, paths = order[:1], [output]  # the best candidate, as SAM does for one click
+    for path, k in zip(paths, order):
+        with atomic_path(path) as tmp:
+            Image.fromarray(masks[k].astype(np.uint8) * 255).save(tmp, format="PNG")
+        if not quiet:
+            click.echo(f"{path}: score {scores[k]:.3f}, {masks[k].mean():.1%} of the image")
+    if overlay is not None:
+        with atomic_path(overlay) as tmp:
+            Image.fromarray(draw(frame, masks[order[0]].astype(np.uint8))).save(tmp, format=Image.registered_extensions().get(overlay.suffix.lower(), "PNG"))
+        if not quiet:
+            click.echo(f"{overlay}: overlay")

@@ -1,0 +1,127 @@
+"""`masklet track`: prompts on frames of a video, masklets through all of it."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import load_model, main, model_options
+
+PREFIX_HELP = "; prefix OBJ@FRAME: for another object or frame, e.g. 2@30:640,400"
+
+
+@main.command()
+@click.argument("video", type=click.Path(exists=True, path_type=Path))
+@click.option("--frame", type=click.IntRange(min=0), default=0, show_default=True, help="the frame the prompts are on")
+@click.option("--obj", "obj_id", type=click.IntRange(1, 255), default=1, show_default=True, help="the object the prompts are for")
+@click.option("--point", "points", multiple=True, metavar="[OBJ@FRAME:]X,Y[,LABEL]",
+              help="a click in video pixels, LABEL 1 positive (default) or 0 negative" + PREFIX_HELP)
+@click.option("--box", "boxes", multiple=True, metavar="[OBJ@FRAME:]X1,Y1,X2,Y2", help="a box around an object" + PREFIX_HELP)
+@click.option("--mask", "masks", multiple=True, metavar="[OBJ@FRAME:]M.png", help="an object's mask (non-zero pixels)" + PREFIX_HELP)
+@click.option("--prompts", "prompts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='JSON list of {"frame", "obj_id", "points", "labels", "box", "mask"}')
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="folder of per-frame masks, NNNNN.png palette-indexed (index = object id), the DAVIS layout")
+@click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path), default=None, help="MP4 of the masks over the video")
+@click.option("--rle", type=click.Path(dir_okay=False, path_type=Path), default=None, help="JSON of every mask in COCO RLE")
+@click.option("--reverse", is_flag=True, help="propagate backward (toward frame 0)")
+@click.option("--both", is_flag=True, help="propagate forward, then backward from the same start")
+@click.option("--start", type=click.IntRange(min=0), default=None, help="frame to propagate from (default: the first prompted)")
+@click.option("--max-frames", type=click.IntRange(min=0), default=None, help="track at most this many frames past the start")
+@model_options
+@click.option("-q", "--quiet", is_flag=True, help="no progress bars, nothing but errors")
+def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: tuple[str, ...], masks: tuple[str, ...],
+          prompts_file: Path | None, output: Path | None, overlay: Path | None, rle: Path | None, reverse: bool, both: bool,
+          start: int | None, max_frames: int | None, model_name: str, checkpoint: str | None, device: str | None, speed: str,
+          quiet: bool) -> None:
+    """Track objects through VIDEO (an MP4 or a folder of JPEG frames) from prompts on any frames."""
+    from ..inference.video_io import open_video
+    from ..inference.video_predictor import VideoPredictor
+    from ..prompts import apply_prompt, load_prompts_file, prompts_from_args
+
+    if output is None and overlay is None and rle is None:
+        raise click.UsageError("nothing to write: give -o OUTDIR, --overlay OUT.mp4 and/or --rle OUT.json")
+    if reverse and both:
+        raise click.UsageError("--reverse and --both exclude each other")
+    try:
+        prompts = prompts_from_args(points, boxes, masks, obj_id, frame)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--point/--box/--mask") from None
+    if prompts_file is not None:
+        prompts += load_prompts_file(prompts_file)
+    if not prompts:
+        raise click.UsageError("no prompts: give --point, --box, --mask or --prompts")
+    source = open_video(video)
+    for p in prompts:
+        if not 0 <= p.frame < source.num_frames:
+            raise click.BadParameter(
+                f"frame {p.frame} out of range: {video} has {source.num_frames} frames (0..{source.num_frames - 1})", param_hint="--frame"
+            )
+        try:
+            p.check(source.num_frames, source.height, source.width)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--point/--box/--mask") from None
+    if start is not None and start >= source.num_frames:
+        raise click.BadParameter(f"frame {start} out of range: {video} has {source.num_frames} frames", param_hint="--start")
+
+    predictor = VideoPredictor(load_model(model_name, checkpoint, device, speed))
+    session = predictor.start(source)
+    for p in prompts:
+        apply_prompt(predictor, session, p, clear_old_points=False)
+    direction = "both" if both else "backward" if reverse else "forward"
+    if start is None:
+        start = max(p.frame for p in prompts) if direction == "backward" else min(p.frame for p in prompts)
+    written = run_tracking(predictor, session, source, direction, start, max_frames, output, overlay, rle, quiet)
+    if not quiet:
+        outputs = [str(p) for p in (output, overlay, rle) if p is not None]
+        click.echo(f"tracked {len(session.obj_ids)} object(s) over {written} frames: wrote {', '.join(outputs)}")
+
+
+def frames_to_visit(num_frames: int, direction: str, start: int, max_frames: int | None) -> int:
+    """How many frames a propagation from `start` yields."""
+    reach = num_frames if max_frames is None else max_frames + 1
+    forward, backward = min(num_frames - start, reach), min(start + 1, reach)
+    return {"forward": forward, "backward": backward, "both": forward + backward - 1}[direction]
+
+
+def run_tracking(predictor, session, source, direction: str, start: int, max_frames: int | None,
+                 output: Path | None, overlay: Path | None, rle: Path | None, quiet: bool) -> int:
+    """Propagate and write the outputs; each appears only once complete."""
+    from tqdm import tqdm
+
+    from ..atomic import atomic_path
+    from ..masks_io import label_map, output_folder, save_label_png
+    from ..overlay import VideoWriter
+    from ..overlay import overlay as draw
+    from ..rle import rle_encode
+
+    with ExitStack() as stack:
+        folder = stack.enter_context(output_folder(output)) if output is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        rle_frames = {}
+        total = frames_to_visit(source.num_frames, direction, start, max_frames)
+        bar = tqdm(desc=f"track {direction}", unit="frame", disable=quiet, total=total)
+        for result in predictor.propagate_directions(session, direction, start, max_frames):
+            binary = (result.masks[:, 0] > 0).cpu().numpy()
+            save_label_png(label_map(result.obj_ids, binary), folder / f"{result.frame_idx:05d}.png")
+            if rle is not None:
+                rle_frames[result.frame_idx] = {str(i): rle_encode(m) for i, m in zip(result.obj_ids, binary)}
+            bar.update(1)
+        bar.close()
+        frames = sorted(int(p.stem) for p in folder.glob("*.png"))
+        if overlay is not None:
+            from PIL import Image
+
+            with VideoWriter(overlay, fps=source.fps or 30.0) as writer:
+                for t in tqdm(frames, desc="overlay", unit="frame", disable=quiet):
+                    writer.write(draw(source.frame(t), np.asarray(Image.open(folder / f"{t:05d}.png"))))
+        if rle is not None:
+            doc = {"size": [source.height, source.width], "obj_ids": session.obj_ids,
+                   "frames": [{"frame": t, "masks": rle_frames[t]} for t in sorted(rle_frames)]}
+            with atomic_path(rle) as tmp:
+                tmp.write_text(json.dumps(doc))
+    return len(frames)

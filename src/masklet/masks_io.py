@@ -1,0 +1,84 @@
+"""Masks on disk: palette-indexed PNGs in the DAVIS layout, mask prompts, and output
+folders that appear only when complete."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .atomic import atomic_path
+from .palette import PALETTE
+
+
+def label_map(obj_ids: Sequence[int], masks: np.ndarray) -> np.ndarray:
+    """One (H, W) uint8 map from boolean masks (N, H, W): pixel = object id, 0 = background.
+
+    Where masks overlap, the later object wins, as in the DAVIS annotations.
+    """
+    if masks.ndim != 3 or len(obj_ids) != masks.shape[0]:
+        raise ValueError(f"expected (N, H, W) masks for {len(obj_ids)} objects, got {masks.shape}")
+    labels = np.zeros(masks.shape[1:], dtype=np.uint8)
+    for obj_id, mask in zip(obj_ids, masks):
+        if not 1 <= obj_id <= 255:
+            raise ValueError(f"object id {obj_id} cannot be a palette index: use ids 1..255")
+        labels[mask] = obj_id
+    return labels
+
+
+def label_png(labels: np.ndarray) -> Image.Image:
+    """A palette PNG image of a label map (index k drawn in the DAVIS colour of object k)."""
+    png = Image.fromarray(labels.astype(np.uint8), mode="P")
+    png.putpalette(PALETTE)
+    return png
+
+
+def save_label_png(labels: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a label map as a palette-indexed PNG, atomically."""
+    with atomic_path(path) as tmp:
+        label_png(labels).save(tmp, format="PNG")
+    return Path(path)
+
+
+def read_mask_png(path: str | os.PathLike, obj_id: int | None = None) -> np.ndarray:
+    """A boolean (H, W) mask from a PNG: pixels equal to `obj_id` in a palette-indexed file
+    that contains that id, otherwise every non-zero pixel."""
+    try:
+        with Image.open(path) as img:
+            if img.mode == "P":
+                values = np.asarray(img)
+                if obj_id is not None and (values == obj_id).any():
+                    return values == obj_id
+                return values > 0
+            return np.asarray(img.convert("L")) > 127
+    except FileNotFoundError:
+        raise FileNotFoundError(f"mask file not found: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read mask {path}: {exc}") from None
+
+
+@contextmanager
+def output_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; it becomes `path` only if the block
+    succeeds, replacing what was there. A failure leaves the earlier `path` untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if path.exists():
+        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+        os.replace(path, old / "previous")
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,133 @@
+"""Annotation sessions held by the service: one video (or image) each, with its masks."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..inference.session import VideoSession
+from ..inference.video_io import FrameSource
+from ..inference.video_predictor import FrameMasks
+from ..rle import rle_encode
+
+
+class LimitError(Exception):
+    """A request beyond what the service allows (size, frames, resolution, sessions)."""
+
+
+@dataclass
+class Session:
+    """One user's video, its tracking state, and the latest mask of each object per frame."""
+
+    session_id: str
+    name: str
+    kind: str  # "image" or "video"
+    source: FrameSource
+    state: VideoSession
+    folder: Path  # uploads and rendered files; removed with the session
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one model call at a time per session
+    cancel: threading.Event = field(default_factory=threading.Event)
+    last_used: float = field(default_factory=time.monotonic)
+    object_names: dict[int, str] = field(default_factory=dict)
+    results: dict[int, dict[int, dict]] = field(default_factory=dict)  # frame -> obj_id -> COCO RLE
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+    def record(self, masks: FrameMasks) -> list[dict]:
+        """Keep a frame's masks; return them as [{"obj_id", "rle", "area"}] for the client."""
+        binary = (masks.masks[:, 0] > 0).cpu().numpy()
+        frame = {obj_id: rle_encode(m) for obj_id, m in zip(masks.obj_ids, binary)}
+        self.results[masks.frame_idx] = frame
+        return [{"obj_id": i, "rle": frame[i], "area": int(m.sum())} for i, m in zip(masks.obj_ids, binary)]
+
+    def info(self) -> dict:
+        return {
+            "session_id": self.session_id,
+            "name": self.name,
+            "kind": self.kind,
+            "num_frames": self.source.num_frames,
+            "width": self.source.width,
+            "height": self.source.height,
+            "fps": self.source.fps,
+            "objects": [{"obj_id": i, "name": self.object_names.get(i, f"object {i}")} for i in self.state.obj_ids],
+            "frames_with_masks": len(self.results),
+        }
+
+    def label_map(self, frame_idx: int) -> np.ndarray:
+        """The frame's masks as one (H, W) map of object ids (0 where none)."""
+        from ..rle import rle_decode
+
+        labels = np.zeros((self.source.height, self.source.width), dtype=np.uint8)
+        for obj_id, rle in self.results.get(frame_idx, {}).items():
+            labels[rle_decode(rle)] = obj_id
+        return labels
+
+
+class SessionStore:
+    """Live sessions by id, with a cap on how many and expiry of idle ones."""
+
+    def __init__(self, max_sessions: int, idle_timeout_s: float) -> None:
+        self.max_sessions = max_sessions
+        self.idle_timeout_s = idle_timeout_s
+        self._sessions: dict[str, Session] = {}
+        self._guard = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def ids(self) -> list[str]:
+        return list(self._sessions)
+
+    def reserve(self) -> str:
+        """A fresh id, or LimitError when the service holds its maximum of sessions."""
+        self.expire()
+        with self._guard:
+            if len(self._sessions) >= self.max_sessions:
+                raise LimitError(
+                    f"the service holds its maximum of {self.max_sessions} sessions: delete one (DELETE /api/sessions/ID) "
+                    f"or wait for an idle one to expire ({self.idle_timeout_s:g} s)"
+                )
+            return uuid.uuid4().hex[:16]
+
+    def add(self, session: Session) -> None:
+        with self._guard:
+            if len(self._sessions) >= self.max_sessions:
+                raise LimitError(f"the service holds its maximum of {self.max_sessions} sessions")
+            self._sessions[session.session_id] = session
+
+    def get(self, session_id: str) -> Session:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise KeyError(f"no session {session_id!r}: it was deleted, expired, or never existed")
+        session.touch()
+        return session
+
+    def remove(self, session_id: str) -> bool:
+        with self._guard:
+            session = self._sessions.pop(session_id, None)
+        if session is None:
+            return False
+        session.cancel.set()
+        with session.lock:  # let a running model call finish before freeing its state
+            session.state.clear()
+        shutil.rmtree(session.folder, ignore_errors=True)
+        return True
+
+    def expire(self) -> list[str]:
+        """Remove sessions idle for longer than the timeout (not one busy in a model call)."""
+        now = time.monotonic()
+        stale = [s.session_id for s in list(self._sessions.values()) if now - s.last_used > self.idle_timeout_s and not s.lock.locked()]
+        for session_id in stale:
+            self.remove(session_id)
+        return stale
+
+    def clear(self) -> None:
+        for session_id in self.ids():
+            self.remove(session_id)
