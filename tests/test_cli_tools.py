@@ -137,3 +137,14 @@ def test_models_lists_presets_and_the_cache(tmp_path: Path) -> None:
     for command in (["segment"], ["track"], ["models"], ["models", "download"], ["serve"]):
         r = masklet(*command, "--help")
         assert r.returncode == 0 and "Usage:" in r.stdout
+
+
+def test_generate_object_counts(tmp_path: Path, shared_data: Path) -> None:
+    r = masklet("generate", str(tmp_path / "d"), "-n", "2", "--frames", "3", "--size", "96x64", "--objects", "3-3",
+                "--distractors", "0", "--data-root", str(shared_data))
+    assert r.returncode == 0, r.stderr
+    for seq in sorted((tmp_path / "d" / "Annotations").iterdir()):
+        ids = set().union(*(np.unique(np.asarray(Image.open(p))) for p in seq.glob("*.png")))
+        assert ids <= {0, 1, 2, 3} and 3 in ids
+    r = masklet("generate", str(tmp_path / "e"), "--objects", "3-1")
+    assert r.returncode == 2 and "MIN-MAX" in r.stderr

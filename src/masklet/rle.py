@@ -41,33 +41,35 @@ def rle_decode(rle: dict[str, object]) -> np.ndarray:
 
 
 def _compress(counts: list[int]) -> str:
-    out = []
-    for i, run in enumerate(counts):
-        x = run - counts[i - 2] if i > 2 else run
-        while True:
-            group = x & 0x1F
-            x >>= 5  # arithmetic shift: negative differences end at -1
-            more = x != -1 if group & 0x10 else x != 0
-            out.append(chr(group + (0x20 if more else 0) + 48))
-            if not more:
-                break
-    return "".join(out)
+    runs = np.asarray(counts, dtype=np.int64)
+    x = runs.copy()
+    x[3:] -= runs[1:-2]  # after the third, each run is stored as the difference from the run two before
+    shifts = 5 * np.arange(7)  # 7 groups of 5 bits hold any 32-bit value
+    groups = (x[:, None] >> shifts) & 0x1F  # (N, 7)
+    rest = x[:, None] >> (shifts + 5)  # arithmetic shift: negative values end at -1
+    more = np.where(groups & 0x10, rest != -1, rest != 0)
+    length = np.argmin(more, axis=1) + 1  # groups up to and including the first without "more"
+    used = np.arange(7) < length[:, None]
+    chars = groups + 48 + np.where(np.arange(7) < (length - 1)[:, None], 0x20, 0)
+    return chars[used].astype(np.uint8).tobytes().decode("ascii")
 
 
 def _decompress(text: str) -> list[int]:
-    counts: list[int] = []
-    pos = 0
-    while pos < len(text):
-        x, shift, more = 0, 0, True
-        while more:
-            c = ord(text[pos]) - 48
-            x |= (c & 0x1F) << shift
-            more = bool(c & 0x20)
-            pos += 1
-            shift += 5
-            if not more and c & 0x10:
-                x -= 1 << shift  # sign-extend
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
+    c = np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
+    if c.size == 0:
+        return []
+    last = (c & 0x20) == 0  # the final group of each value
+    value_of = np.concatenate([[0], np.cumsum(last)[:-1]])  # which value each group belongs to
+    starts = np.flatnonzero(np.concatenate([[True], last[:-1]]))
+    position = np.arange(c.size) - starts[value_of]  # group index within its value
+    x = np.zeros(int(last.sum()), dtype=np.int64)
+    np.add.at(x, value_of, (c & 0x1F) << (5 * position))
+    ends = np.flatnonzero(last)
+    negative = (c[ends] & 0x10) != 0
+    x[negative] -= np.int64(1) << (5 * (position[ends[negative]] + 1))  # sign-extend
+    counts = x.copy()
+    # counts[i] = x[i] + counts[i - 2] for i > 2: running sums over odd and over even indices.
+    counts[1::2] = np.cumsum(x[1::2])
+    if len(x) > 2:
+        counts[2::2] = np.cumsum(x[2::2])
+    return counts.tolist()

@@ -220,3 +220,20 @@ def test_sessions_are_independent_under_concurrent_prompts(base: str, shared_dat
     assert answers[ids[0]] == answers[ids[1]]  # same image, same click, separate state
     for sid in ids:
         httpx.delete(f"{base}/api/sessions/{sid}")
+
+
+def test_a_mask_prompt_in_rle_comes_back_as_the_object(base: str) -> None:
+    from masklet.rle import rle_encode
+
+    with httpx.Client(base_url=base, timeout=60) as client:
+        sid = client.post("/api/sessions", data={"path": "images/truck.jpg"}).json()["session_id"]
+        given = np.zeros((1200, 1800), bool)
+        given[300:900, 200:1500] = True
+        r = client.post(f"/api/sessions/{sid}/prompts", json={"obj_id": 4, "mask": rle_encode(given)})
+        assert r.status_code == 200, r.text
+        (answer,) = r.json()["masks"]
+        back = rle_decode(answer["rle"])
+        assert answer["obj_id"] == 4 and (back & given).sum() / (back | given).sum() > 0.95
+        r = client.post(f"/api/sessions/{sid}/prompts", json={"obj_id": 4, "mask": rle_encode(given[:100])})
+        assert r.status_code == 400 and "1800x100" in r.json()["detail"]
+        client.delete(f"/api/sessions/{sid}")

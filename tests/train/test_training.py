@@ -80,3 +80,42 @@ def test_two_process_ddp(tiny_set: Path, tmp_path: Path) -> None:
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 2
     # Gradients were averaged: both processes end with the same weights.
     assert (tmp_path / "rank0.txt").read_text() == (tmp_path / "rank1.txt").read_text()
+
+
+def test_prompt_stage_options(tiny_set: Path, tmp_path: Path) -> None:
+    """--reinit gives the decoder fresh weights with tied query/key projections,
+    --embedding-norm rescales the image embedding, and a click-only one-frame stage runs."""
+    from masklet.build import build_model
+    from masklet.train import PromptProbabilities
+
+    cfg = TrainConfig(steps=2, clip_len=1, progress=False, freeze_image_encoder=True, reinit=("sam_mask_decoder",), embedding_norm=8.0,
+                      prompts=PromptProbabilities(mask=0.0, box=0.5, refine_clicks=2))
+    result = train("sam2.1_hiera_t", tiny_set, tmp_path, cfg, init="standin", device="cpu", **SMALL)
+    standin = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL)
+    trained = result.model
+    attn = trained.sam_mask_decoder.transformer.layers[0].cross_attn_token_to_image
+    assert not torch.equal(attn.q_proj.weight, standin.sam_mask_decoder.transformer.layers[0].cross_attn_token_to_image.q_proj.weight)
+    encoder_same = [torch.equal(a, b) for (n, a), b in zip(trained.image_encoder.trunk.state_dict().items(), standin.image_encoder.trunk.state_dict().values())]
+    assert all(encoder_same)  # frozen
+    from masklet.train.trainer import ClipSampler
+
+    frames = ClipSampler(tiny_set, 64, 1).sample(__import__("numpy").random.default_rng(0))[0]
+    with torch.no_grad():
+        norm = trained.forward_image(frames).vision_features.norm(dim=1).mean().item()
+    assert 2.0 < norm < 32.0  # rescaled towards 8 (measured on other frames)
+    assert len(losses(tmp_path)) == 2
+    with pytest.raises(ValueError, match="cannot re-initialise"):
+        train("sam2.1_hiera_t", tiny_set, tmp_path / "bad", TrainConfig(steps=1, reinit=("decoder",), progress=False), init="standin",
+              device="cpu", **SMALL)
+
+
+def test_reinit_ties_query_and_key_projections() -> None:
+    from masklet.build import build_model
+    from masklet.train.trainer import _reinit
+
+    model = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL)
+    before = model.image_encoder.trunk.patch_embed.proj.weight.clone()
+    _reinit(model, ("sam_mask_decoder",), seed=0)
+    for layer in model.sam_mask_decoder.transformer.layers:
+        assert torch.equal(layer.cross_attn_token_to_image.k_proj.weight, layer.cross_attn_token_to_image.q_proj.weight)
+    assert torch.equal(model.image_encoder.trunk.patch_embed.proj.weight, before)  # only the named module changes

@@ -103,6 +103,14 @@ def create_app(settings: ServerSettings = ServerSettings(), predictor: VideoPred
     app.state.predictor = predictor
     app.state.settings = settings
 
+    @app.middleware("http")
+    async def refuse_large_uploads(request: Request, call_next):
+        # Refuse before the body is read: the form parser would otherwise spool all of it.
+        size = request.headers.get("content-length")
+        if request.method == "POST" and size and size.isdigit() and int(size) > settings.max_upload_mb * 1e6 + 65536:
+            return JSONResponse({"detail": f"upload larger than the limit of {settings.max_upload_mb:g} MB"}, status_code=413)
+        return await call_next(request)
+
     def authorize(request: Request) -> None:
         if settings.token is None:
             return

@@ -87,6 +87,10 @@ class TrainConfig:
     # Submodules (e.g. "sam_mask_decoder") given fresh random weights after loading `init`:
     # a decoder that learned to ignore prompts does not unlearn it, a new one learns them.
     reinit: tuple[str, ...] = ()
+    # Rescale the image embedding (the neck's two coarse levels) to this mean token norm
+    # before training. An embedding that has grown far past the position encoding's norm
+    # (8) hides where a click is from the decoder, which then learns to ignore clicks.
+    embedding_norm: float | None = None
     stop_after: int | None = None  # end this run after so many steps (a slice of the schedule; resume later)
     weight_decay: float = 0.01
     grad_clip: float = 0.1  # the paper's gradient-norm clip
@@ -118,6 +122,38 @@ def _reinit(model: torch.nn.Module, prefixes: tuple[str, ...], seed: int) -> Non
     state = model.state_dict()
     state.update({k: v for k, v in fresh.items() if k.split(".")[0] in prefixes})
     model.load_state_dict(state, strict=True)
+    if "sam_mask_decoder" in prefixes:
+        _tie_query_key(model.sam_mask_decoder.transformer)
+
+
+@torch.no_grad()
+def _tie_query_key(transformer: torch.nn.Module) -> None:
+    """Start each attention with its key projection equal to its query projection.
+
+    Then q.k ~ (position encoding of a click) . (position encoding of a pixel) from the first
+    step, so the decoder sees where a click is before it has learned anything; with
+    independent random projections it must first discover that, which takes long enough
+    for it to settle on ignoring clicks.
+    """
+    for module in transformer.modules():
+        q, k = getattr(module, "q_proj", None), getattr(module, "k_proj", None)
+        if q is not None and k is not None and q.weight.shape == k.weight.shape:
+            k.weight.copy_(q.weight)
+
+
+@torch.no_grad()
+def _rescale_embedding(model: torch.nn.Module, sampler: ClipSampler, target: float, seed: int) -> float:
+    """Scale the neck's coarse lateral convolutions so the image embedding's mean token norm
+    is `target` on a few training frames; returns the factor applied."""
+    rng = np.random.default_rng([seed, 2**31 - 1])
+    frames = torch.cat([sampler.sample(rng)[0][:1] for _ in range(4)]).to(model.device)
+    norm = float(model.forward_image(frames).vision_features.norm(dim=1).mean())
+    factor = target / norm
+    neck = model.image_encoder.neck
+    for conv in (neck.convs[0].conv, neck.convs[1].conv):  # the stride-32 and stride-16 levels
+        conv.weight.mul_(factor)
+        conv.bias.mul_(factor)
+    return factor
 
 
 def _distributed() -> tuple[int, int]:
@@ -149,6 +185,9 @@ def train(
     model = build_model(model_config, init if not last.exists() else None, device=device, mode="train", **model_overrides)
     if cfg.reinit and not last.exists():
         _reinit(model, cfg.reinit, cfg.seed)
+    sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob)
+    if cfg.embedding_norm is not None and not last.exists():
+        _rescale_embedding(model, sampler, cfg.embedding_norm, cfg.seed)
     if cfg.freeze_image_encoder:
         model.image_encoder.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -162,7 +201,6 @@ def train(
         model.load_state_dict(state["model"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
-    sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob)
     use_bf16 = cfg.bf16 if cfg.bf16 is not None else (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     device_type = model.device.type
     out.mkdir(parents=True, exist_ok=True)
