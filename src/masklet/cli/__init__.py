@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from ..model import Sam2
 
 SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 
@@ -52,7 +56,7 @@ def model_options(f: Callable) -> Callable:
     return f
 
 
-def load_model(model_name: str, checkpoint: str | None, device: str | None, speed: str, quiet: bool = False):
+def load_model(model_name: str, checkpoint: str | None, device: str | None, speed: str) -> Sam2:
     """Build a model for a command, its checkpoint resolved (downloaded once if official)."""
     from ..build import build_model
     from ..presets import canonical_name
