@@ -58,12 +58,10 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
         raise click.UsageError("no prompts: give --point, --box, --mask or --prompts")
     source = open_video(video)
     for p in prompts:
-        if not 0 <= p.frame < source.num_frames:
-            raise click.BadParameter(
-                f"frame {p.frame} out of range: {video} has {source.num_frames} frames (0..{source.num_frames - 1})", param_hint="--frame"
-            )
         try:
             p.check(source.num_frames, source.height, source.width)
+        except IndexError as exc:
+            raise click.BadParameter(f"{exc} ({video})", param_hint="--frame") from None
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--point/--box/--mask") from None
     if start is not None and start >= source.num_frames:

@@ -123,7 +123,7 @@ def create_app(settings: ServerSettings = ServerSettings(), predictor: VideoPred
 
     @app.exception_handler(LimitError)
     async def _limit(request: Request, exc: LimitError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=413 if "maximum of" not in str(exc) else 429)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
     @app.exception_handler(KeyError)
     async def _missing(request: Request, exc: KeyError) -> JSONResponse:

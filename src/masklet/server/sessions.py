@@ -14,11 +14,20 @@ import numpy as np
 from ..inference.session import VideoSession
 from ..inference.video_io import FrameSource
 from ..inference.video_predictor import FrameMasks
-from ..rle import rle_encode
+from ..masks_io import label_map
+from ..rle import rle_decode, rle_encode
 
 
 class LimitError(Exception):
-    """A request beyond what the service allows (size, frames, resolution, sessions)."""
+    """A request beyond what the service allows (size, frames, resolution): HTTP 413."""
+
+    status = 413
+
+
+class SessionsFull(LimitError):
+    """The service holds its maximum of sessions: HTTP 429."""
+
+    status = 429
 
 
 @dataclass
@@ -62,12 +71,10 @@ class Session:
 
     def label_map(self, frame_idx: int) -> np.ndarray:
         """The frame's masks as one (H, W) map of object ids (0 where none)."""
-        from ..rle import rle_decode
-
-        labels = np.zeros((self.source.height, self.source.width), dtype=np.uint8)
-        for obj_id, rle in self.results.get(frame_idx, {}).items():
-            labels[rle_decode(rle)] = obj_id
-        return labels
+        masks = self.results.get(frame_idx, {})
+        if not masks:
+            return np.zeros((self.source.height, self.source.width), dtype=np.uint8)
+        return label_map(list(masks), np.stack([rle_decode(r) for r in masks.values()]))
 
 
 class SessionStore:
@@ -90,7 +97,7 @@ class SessionStore:
         self.expire()
         with self._guard:
             if len(self._sessions) >= self.max_sessions:
-                raise LimitError(
+                raise SessionsFull(
                     f"the service holds its maximum of {self.max_sessions} sessions: delete one (DELETE /api/sessions/ID) "
                     f"or wait for an idle one to expire ({self.idle_timeout_s:g} s)"
                 )
@@ -99,7 +106,7 @@ class SessionStore:
     def add(self, session: Session) -> None:
         with self._guard:
             if len(self._sessions) >= self.max_sessions:
-                raise LimitError(f"the service holds its maximum of {self.max_sessions} sessions")
+                raise SessionsFull(f"the service holds its maximum of {self.max_sessions} sessions")
             self._sessions[session.session_id] = session
 
     def get(self, session_id: str) -> Session:
