@@ -115,13 +115,3 @@ def serve(nano_predictor) -> Iterator[Callable[..., str]]:
     for server, thread in running:
         server.should_exit = True
         thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def standin_predictor(standin_checkpoint):
-    """masklet's VideoPredictor over SAM 2.1 tiny with stand-in weights at a 256-pixel input:
-    untrained, but its masks are never empty, and it is fast enough for UI tests."""
-    import masklet
-    from masklet.inference.video_predictor import VideoPredictor
-
-    return VideoPredictor(masklet.build_model("sam2.1_hiera_t", standin_checkpoint("sam2.1_hiera_t"), device="cpu", image_size=256))

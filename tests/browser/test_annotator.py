@@ -2,9 +2,7 @@
 the truck, see the mask on the canvas; open a clip, click, propagate, see later frames'
 masks, export. Screenshots go to $MASKLET_SCREENSHOTS (default: the test's tmp folder).
 
-The truck runs on the packaged masklet-nano. The clip runs on SAM 2.1 tiny with stand-in
-weights: masklet-nano's masks on real clips are empty after the first frame (see its
-model card), and this test is about the page showing what the service computes."""
+Both run on the packaged masklet-nano, the default model of `masklet serve`."""
 
 from __future__ import annotations
 
@@ -69,11 +67,6 @@ def nano_page(browser, serve, clip_root: Path):
     return open_page(browser, serve(data_root=clip_root))
 
 
-@pytest.fixture(scope="module")
-def standin_page(browser, serve, standin_predictor, clip_root: Path):
-    return open_page(browser, serve(predictor=standin_predictor, data_root=clip_root))
-
-
 @pytest.fixture()
 def shots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("MASKLET_SCREENSHOTS", tmp_path))
@@ -92,10 +85,13 @@ def wait_idle(page) -> None:
     page.wait_for_function("() => document.body.dataset.busy === '0'")
 
 
-def server_area(page, frame: int) -> int:
+def server_masks(page, frame: int) -> list[np.ndarray]:
     sid = page.evaluate("() => window.masklet.session.session_id")
-    masks = httpx.get(f"{page.base_url}/api/sessions/{sid}/masks/{frame}").json()["masks"]
-    return sum(int(rle_decode(m["rle"]).sum()) for m in masks)
+    return [rle_decode(m["rle"]) for m in httpx.get(f"{page.base_url}/api/sessions/{sid}/masks/{frame}").json()["masks"]]
+
+
+def server_area(page, frame: int) -> int:
+    return sum(int(m.sum()) for m in server_masks(page, frame))
 
 
 def test_click_on_the_truck_shows_its_mask(nano_page, shots: Path) -> None:
@@ -112,6 +108,7 @@ def test_click_on_the_truck_shows_its_mask(nano_page, shots: Path) -> None:
     page.screenshot(path=str(shots / "annotator-truck.png"))
     assert drawn > 0, "no mask pixels on the canvas after clicking the truck"
     assert drawn == server_area(page, 0)  # the canvas shows exactly the service's mask
+    assert server_masks(page, 0)[0][700, 900], "the mask does not cover the clicked pixel"
     # A second object from a dragged box, listed with its own colour.
     page.click("#add-object")
     box = page.locator("#masks").bounding_box()
@@ -124,8 +121,8 @@ def test_click_on_the_truck_shows_its_mask(nano_page, shots: Path) -> None:
     assert page.evaluate("() => Object.keys(window.masklet.masks.get(0)).sort()") == ["1", "2"]
 
 
-def test_open_a_clip_propagate_and_export(standin_page, shots: Path, tmp_path: Path) -> None:
-    page = standin_page
+def test_open_a_clip_propagate_and_export(nano_page, shots: Path, tmp_path: Path) -> None:
+    page = nano_page
     page.fill("#path", "bedroom10")
     page.click("#open-path")
     page.wait_for_function("() => document.getElementById('status').textContent.includes('10 frame(s)')")

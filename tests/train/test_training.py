@@ -109,6 +109,50 @@ def test_prompt_stage_options(tiny_set: Path, tmp_path: Path) -> None:
               device="cpu", **SMALL)
 
 
+def test_embedding_norm_is_capped_while_training(tiny_set: Path, tmp_path: Path) -> None:
+    """From scratch, with the encoder learning, --embedding-norm keeps the embedding at the cap."""
+    from masklet.build import build_model
+    from masklet.train.trainer import ClipSampler
+
+    frames = ClipSampler(tiny_set, 64, 1).sample(__import__("numpy").random.default_rng(0))[0]
+
+    def norm(model: torch.nn.Module) -> float:
+        with torch.no_grad():
+            return model.forward_image(frames).vision_features.norm(dim=1).mean().item()
+
+    cap = 2.0
+    torch.manual_seed(0)
+    assert norm(build_model("sam2.1_hiera_t", None, device="cpu", **SMALL)) > 4 * cap
+    cfg = TrainConfig(steps=3, lr=2e-4, clip_len=2, progress=False, embedding_norm=cap)
+    result = train("sam2.1_hiera_t", tiny_set, tmp_path, cfg, device="cpu", **SMALL)
+    assert norm(result.model) < 1.5 * cap
+
+
+def test_embedding_rescale_keeps_memories() -> None:
+    """Scaling the embedding leaves the memory encoder's output and the no-memory decoder
+    input's direction unchanged, so a trained memory path survives the rescale."""
+    from masklet.build import build_model
+    from masklet.train.trainer import _scale_embedding
+
+    model = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL)
+    torch.manual_seed(0)
+    frames, masks = torch.randn(1, 3, 64, 64), (torch.rand(1, 1, 64, 64) > 0.5).float() * 20 - 10
+    score = torch.ones(1, 1)
+
+    def outputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            vision = model.forward_image(frames).vision_features
+            memory = model.encode_memory(vision, masks, score, False)[0]
+            return vision, memory, model.condition_on_memory(vision, torch.zeros_like(vision), None)
+
+    vision, memory, pix = outputs()
+    _scale_embedding(model, 0.25)
+    vision2, memory2, pix2 = outputs()
+    torch.testing.assert_close(vision2, 0.25 * vision)
+    torch.testing.assert_close(memory2, memory, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(pix2, 0.25 * pix)
+
+
 def test_reinit_ties_query_and_key_projections() -> None:
     from masklet.build import build_model
     from masklet.train.trainer import _reinit

@@ -173,3 +173,15 @@ def test_memory_blocks_shapes() -> None:
     with torch.no_grad():
         mem = enc(torch.randn(1, 256, 8, 8), torch.randn(1, 1, 128, 128))
     assert mem.features.shape == (1, 64, 8, 8) and mem.pos_enc.shape == (1, 64, 8, 8)
+
+
+def test_dense_position_encoding_is_kept_until_its_matrix_changes() -> None:
+    enc = PromptEncoder(32, (8, 8), (128, 128), 16)
+    first = enc.get_dense_pe()
+    assert enc.get_dense_pe() is first  # kept: the same for every prompt
+    state = enc.state_dict()
+    state["pe_layer.positional_encoding_gaussian_matrix"] = torch.randn_like(state["pe_layer.positional_encoding_gaussian_matrix"])
+    enc.load_state_dict(state)
+    again = enc.get_dense_pe()
+    assert not torch.equal(again, first)
+    torch.testing.assert_close(again, enc.pe_layer((8, 8)).unsqueeze(0))

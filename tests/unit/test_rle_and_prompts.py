@@ -3,6 +3,7 @@ text forms of prompts."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,23 @@ def test_output_folder_replaces_only_on_success(tmp_path: Path) -> None:
             raise RuntimeError("failed half-way")
     assert sorted(p.name for p in out.iterdir()) == ["00000.png"] and (out / "00000.png").read_bytes()[:4] == b"\x89PNG"
     assert [p.name for p in tmp_path.iterdir()] == ["masks"]  # no leftovers
+
+
+def test_finished_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
+    """Temporary files and folders are private; the finished ones get the umask's mode."""
+    from masklet.atomic import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "a.json") as tmp:
+            tmp.write_text("{}")
+            assert tmp.stat().st_mode & 0o777 == 0o600
+        with output_folder(tmp_path / "masks") as folder:
+            (folder / "00000.png").write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "masks").stat().st_mode & 0o777 == 0o755
 
 
 def test_label_map_and_mask_png(tmp_path: Path) -> None:

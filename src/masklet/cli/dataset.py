@@ -107,7 +107,7 @@ def eval_command(dataset: Path, config: str, checkpoint: str | None, baselines: 
 @click.option("--reinit", multiple=True, metavar="MODULE",
               help="give this submodule (e.g. sam_mask_decoder) fresh random weights after --init (repeatable)")
 @click.option("--embedding-norm", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="first rescale the image embedding to this mean token norm (the position encoding's is 8)")
+              help="rescale the image embedding to this mean token norm first, and cap it there while training (the position encoding's is 8)")
 @click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True)
 @click.option("--image-size", type=int, default=None, help="override the model's input size")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -109,7 +109,7 @@ class MaskDecoder(nn.Module):
         if repeat_image:
             src = torch.repeat_interleave(src, tokens.shape[0], dim=0)
         src = src + dense
-        pos = torch.repeat_interleave(image_pe, tokens.shape[0], dim=0)
+        pos = image_pe.expand(tokens.shape[0], -1, -1, -1)  # (1, C, h, w): one encoding for all
         b, c, h, w = src.shape
 
         hs, src = self.transformer(src, pos, tokens)

@@ -42,10 +42,19 @@ class PromptEncoder(nn.Module):
             nn.Conv2d(mask_in_chans, embed_dim, kernel_size=1),
         )
         self.no_mask_embed = nn.Embedding(1, embed_dim)
+        self._dense_pe: tuple[tuple, Tensor] | None = None
 
     def get_dense_pe(self) -> Tensor:
-        """Position encoding of the image embedding grid, (1, C, h, w)."""
-        return self.pe_layer(self.image_embedding_size).unsqueeze(0)
+        """Position encoding of the image embedding grid, (1, C, h, w).
+
+        It is the same for every prompt, so it is kept until the random matrix it comes
+        from changes (a checkpoint load writes it in place, which bumps its version).
+        """
+        matrix = self.pe_layer.positional_encoding_gaussian_matrix
+        key = (matrix.data_ptr(), matrix._version, self.image_embedding_size, torch.is_inference_mode_enabled())
+        if self._dense_pe is None or self._dense_pe[0] != key:
+            self._dense_pe = (key, self.pe_layer(self.image_embedding_size).unsqueeze(0))
+        return self._dense_pe[1]
 
     def _embed_points(self, points: Tensor, labels: Tensor, pad: bool) -> Tensor:
         points = points + 0.5  # pixel centres

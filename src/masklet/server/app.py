@@ -224,7 +224,9 @@ def create_app(settings: ServerSettings = ServerSettings(), predictor: VideoPred
 
         def run() -> list[dict]:
             with session.lock:
-                return session.record(apply_prompt(predictor, session.state, prompt, clear_old_points=body.clear_old_points))
+                masks = apply_prompt(predictor, session.state, prompt, clear_old_points=body.clear_old_points)
+                # Without the non-overlap rule a prompt changes only its own object's mask.
+                return session.record(masks, changed=None if predictor.non_overlap_masks else prompt.obj_id)
 
         masks = await run_in_threadpool(run)
         if format == "png":
@@ -239,7 +241,7 @@ def create_app(settings: ServerSettings = ServerSettings(), predictor: VideoPred
         def run() -> None:
             with session.lock:
                 predictor.remove_object(session.state, obj_id, strict=True, need_output=False)
-                for frame in session.results.values():
+                for frame in (*session.results.values(), *session.areas.values()):
                     frame.pop(obj_id, None)
                 session.object_names.pop(obj_id, None)
 

@@ -45,16 +45,28 @@ class Session:
     last_used: float = field(default_factory=time.monotonic)
     object_names: dict[int, str] = field(default_factory=dict)
     results: dict[int, dict[int, dict]] = field(default_factory=dict)  # frame -> obj_id -> COCO RLE
+    areas: dict[int, dict[int, int]] = field(default_factory=dict)  # frame -> obj_id -> mask pixels
 
     def touch(self) -> None:
         self.last_used = time.monotonic()
 
-    def record(self, masks: FrameMasks) -> list[dict]:
-        """Keep a frame's masks; return them as [{"obj_id", "rle", "area"}] for the client."""
-        binary = (masks.masks[:, 0] > 0).cpu().numpy()
-        frame = {obj_id: rle_encode(m) for obj_id, m in zip(masks.obj_ids, binary)}
-        self.results[masks.frame_idx] = frame
-        return [{"obj_id": i, "rle": frame[i], "area": int(m.sum())} for i, m in zip(masks.obj_ids, binary)]
+    def record(self, masks: FrameMasks, changed: int | None = None) -> list[dict]:
+        """Keep a frame's masks; return them as [{"obj_id", "rle", "area"}] for the client.
+
+        `changed`: the only object whose mask can differ from the one kept for this frame
+        (a click changes only its own object), so the others' encodings are reused.
+        """
+        kept = self.results.get(masks.frame_idx, {})
+        kept_areas = self.areas.get(masks.frame_idx, {})
+        frame, areas = {}, {}
+        for i, obj_id in enumerate(masks.obj_ids):
+            if changed is not None and obj_id != changed and obj_id in kept and obj_id in kept_areas:
+                frame[obj_id], areas[obj_id] = kept[obj_id], kept_areas[obj_id]
+                continue
+            m = (masks.masks[i, 0] > 0).cpu().numpy()
+            frame[obj_id], areas[obj_id] = rle_encode(m), int(m.sum())
+        self.results[masks.frame_idx], self.areas[masks.frame_idx] = frame, areas
+        return [{"obj_id": i, "rle": frame[i], "area": areas[i]} for i in masks.obj_ids]
 
     def info(self) -> dict:
         return {

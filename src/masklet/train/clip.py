@@ -82,7 +82,8 @@ def clip_losses(
         features, mem_pos = model.encode_memory(vision[t : t + 1], out.high_res_masks, out.object_score_logits, from_points)
         memories.append((features, mem_pos))
         outputs.append(out)
-    return LossTerms(*(torch.stack([getattr(x, k) for x in terms]).mean() for k in ("focal", "dice", "iou", "object")))
+    means = (torch.stack([getattr(x, k) for x in terms]).mean() for k in ("focal", "dice", "iou", "object"))
+    return LossTerms(*means, embedding_norm=vision.detach().norm(dim=1).mean())
 
 
 def _prompted_first_frame(model: Sam2, vision: Tensor, hr: list[Tensor], mask: Tensor, target_low: Tensor, generator, probs) -> list:

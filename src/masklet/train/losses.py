@@ -41,6 +41,8 @@ class LossTerms:
     dice: Tensor
     iou: Tensor
     object: Tensor
+    # The image embedding's mean token norm in this clip (not a loss; the trainer caps it).
+    embedding_norm: Tensor | None = None
 
     @property
     def total(self) -> Tensor:

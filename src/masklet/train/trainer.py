@@ -88,8 +88,9 @@ class TrainConfig:
     # a decoder that learned to ignore prompts does not unlearn it, a new one learns them.
     reinit: tuple[str, ...] = ()
     # Rescale the image embedding (the neck's two coarse levels) to this mean token norm
-    # before training. An embedding that has grown far past the position encoding's norm
-    # (8) hides where a click is from the decoder, which then learns to ignore clicks.
+    # before training, and scale it back to it whenever a clip's embedding is larger. An
+    # embedding that grows far past the position encoding's norm (8) hides where a click
+    # is from the decoder, which then learns to ignore clicks.
     embedding_norm: float | None = None
     stop_after: int | None = None  # end this run after so many steps (a slice of the schedule; resume later)
     weight_decay: float = 0.01
@@ -143,16 +144,29 @@ def _tie_query_key(transformer: torch.nn.Module) -> None:
 
 @torch.no_grad()
 def _rescale_embedding(model: torch.nn.Module, sampler: ClipSampler, target: float, seed: int) -> float:
-    """Scale the neck's coarse lateral convolutions so the image embedding's mean token norm
-    is `target` on a few training frames; returns the factor applied."""
+    """Scale the image embedding so its mean token norm is `target` on a few training
+    frames; returns the factor applied."""
     rng = np.random.default_rng([seed, 2**31 - 1])
     frames = torch.cat([sampler.sample(rng)[0][:1] for _ in range(4)]).to(model.device)
     norm = float(model.forward_image(frames).vision_features.norm(dim=1).mean())
-    factor = target / norm
+    return _scale_embedding(model, target / norm)
+
+
+@torch.no_grad()
+def _scale_embedding(model: torch.nn.Module, factor: float) -> float:
+    """Multiply the image embedding by `factor`, through the neck's coarse lateral
+    convolutions (the embedding is their sum after upsampling, so it scales exactly).
+
+    The memory encoder's projection of the embedding is divided by it and the no-memory
+    embedding multiplied, so memories come out unchanged and a prompted frame's decoder
+    input is the old one times `factor`: a trained memory path keeps working.
+    """
     neck = model.image_encoder.neck
     for conv in (neck.convs[0].conv, neck.convs[1].conv):  # the stride-32 and stride-16 levels
         conv.weight.mul_(factor)
         conv.bias.mul_(factor)
+    model.memory_encoder.pix_feat_proj.weight.div_(factor)
+    model.no_mem_embed.mul_(factor)
     return factor
 
 
@@ -235,6 +249,13 @@ def train(
                 p.grad /= world
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()
+        if cfg.embedding_norm is not None and terms.embedding_norm is not None:
+            norm = terms.embedding_norm.clone()
+            if world > 1:  # every process must apply the same factor
+                dist.all_reduce(norm)
+                norm /= world
+            if float(norm) > cfg.embedding_norm:
+                _scale_embedding(model, cfg.embedding_norm / float(norm))
         step += 1
         rate = world / (time.perf_counter() - start)
         if rank == 0:
