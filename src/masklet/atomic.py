@@ -9,16 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 # mkstemp/mkdtemp make files and folders only their owner can read; finished ones get the
-# mode any new file or folder would (0o666 or 0o777 less the umask).
-FILE_MODE = 0o666 & ~_umask()
-DIR_MODE = 0o777 & ~_umask()
+# mode any new file or folder would (0o666 or 0o777 less the umask, read once: reading it
+# means setting it).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
 
 
 @contextmanager
