@@ -48,3 +48,14 @@ def test_splits_use_other_backgrounds_and_write_davis(shared_data: Path, tmp_pat
     anns = sorted((tmp_path / "Annotations" / seqs[0]).glob("*.png"))
     assert len(frames) == len(anns) == 12
     assert Image.open(anns[0]).mode == "P" and read_annotation(anns[0]).max() >= 1
+
+
+def test_a_range_written_apart_equals_the_whole(shared_data: Path, tmp_path: Path) -> None:
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    write_dataset(whole, "train", 3, shared_data, CFG)
+    write_dataset(parts, "train", 1, shared_data, CFG, first=2)  # e.g. another process's share
+    write_dataset(parts, "train", 2, shared_data, CFG)
+    for kind, pattern in (("JPEGImages", "*.jpg"), ("Annotations", "*.png")):
+        a, b = sorted((whole / kind).rglob(pattern)), sorted((parts / kind).rglob(pattern))
+        assert [p.relative_to(whole) for p in a] == [p.relative_to(parts) for p in b] and len(a) == 3 * 12
+        assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b))

@@ -163,3 +163,25 @@ def test_reinit_ties_query_and_key_projections() -> None:
     for layer in model.sam_mask_decoder.transformer.layers:
         assert torch.equal(layer.cross_attn_token_to_image.k_proj.weight, layer.cross_attn_token_to_image.q_proj.weight)
     assert torch.equal(model.image_encoder.trunk.patch_embed.proj.weight, before)  # only the named module changes
+
+
+def test_augmentation_keeps_masks_on_their_pixels(tiny_set: Path) -> None:
+    """A jittered clip is mirrored with its masks, jittered alike on every frame, in range."""
+    import numpy as np
+
+    from masklet.train.trainer import ClipSampler, jitter_clip
+
+    plain = ClipSampler(tiny_set, 64, 3)
+    augmented = ClipSampler(tiny_set, 64, 3, augment=True)
+    mirrored = 0
+    for seed in range(8):
+        frames, masks = plain.sample(np.random.default_rng(seed))
+        frames2, masks2 = augmented.sample(np.random.default_rng(seed))
+        assert torch.equal(masks2, masks) or torch.equal(masks2, masks.flip(-1))
+        mirrored += not torch.equal(masks2, masks)
+        assert not torch.allclose(frames2, frames)
+    assert 0 < mirrored < 8
+    rgb = torch.rand(1, 3, 16, 16).expand(3, -1, -1, -1)  # three identical frames
+    out, _ = jitter_clip(rgb, torch.zeros(3, 1, 16, 16), np.random.default_rng(1))
+    assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
+    assert 0 <= out.min() and out.max() <= 1 and not torch.allclose(out, rgb)

@@ -13,6 +13,8 @@ from . import SHARED_DATA, main
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True)
 @click.option("-n", "--num-sequences", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--first", type=click.IntRange(min=0), default=0, show_default=True,
+              help="index of the first sequence (write a range, e.g. from several processes)")
 @click.option("--frames", type=click.IntRange(min=2), default=16, show_default=True, help="frames per sequence")
 @click.option("--size", default="320x192", show_default=True, help="WIDTHxHEIGHT of the frames")
 @click.option("--objects", default="1-3", show_default=True, help="MIN-MAX annotated objects per sequence")
@@ -20,7 +22,7 @@ from . import SHARED_DATA, main
               help="at most this many unannotated look-alike copies of objects per sequence")
 @click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=SHARED_DATA, show_default=True,
               help="real photos and frames for backgrounds and cut-outs")
-def generate(out: Path, split: str, num_sequences: int, frames: int, size: str, objects: str, distractors: int, data_root: Path) -> None:
+def generate(out: Path, split: str, num_sequences: int, first: int, frames: int, size: str, objects: str, distractors: int, data_root: Path) -> None:
     """Write procedurally generated videos with exact masks in the DAVIS layout."""
     from ..data.generator import GeneratorConfig, write_dataset
 
@@ -35,7 +37,7 @@ def generate(out: Path, split: str, num_sequences: int, frames: int, size: str, 
     except ValueError:
         raise click.BadParameter(f"expected MIN-MAX with 1 <= MIN <= MAX, such as 2-4, got {objects!r}", param_hint="--objects") from None
     cfg = GeneratorConfig(width=width, height=height, num_frames=frames, min_objects=low, max_objects=high, max_distractors=distractors)
-    write_dataset(out, split, num_sequences, data_root, cfg)
+    write_dataset(out, split, num_sequences, data_root, cfg, first=first)
     click.echo(f"wrote {num_sequences} {split} sequences to {out}")
 
 
@@ -108,6 +110,8 @@ def eval_command(dataset: Path, config: str, checkpoint: str | None, baselines: 
               help="give this submodule (e.g. sam_mask_decoder) fresh random weights after --init (repeatable)")
 @click.option("--embedding-norm", type=click.FloatRange(min=0, min_open=True), default=None,
               help="rescale the image embedding to this mean token norm first, and cap it there while training (the position encoding's is 8)")
+@click.option("--augment", is_flag=True, help="mirror clips and jitter their brightness, contrast and saturation")
+@click.option("--bf16/--no-bf16", default=None, help="bf16 autocast (default: on where the hardware has it, i.e. CUDA)")
 @click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True)
 @click.option("--image-size", type=int, default=None, help="override the model's input size")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -116,7 +120,7 @@ def eval_command(dataset: Path, config: str, checkpoint: str | None, baselines: 
               help="end this run after N steps of the schedule (run the same command again to resume)")
 def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, lr: float, warmup: int, clip_len: int,
           freeze_image_encoder: bool, multi_object: float, mask_prompt: float, box_prompt: float, refine_clicks: int,
-          reinit: tuple[str, ...], embedding_norm: float | None, grad_clip: float, image_size: int | None, seed: int, save_every: int, stop_after: int | None) -> None:
+          reinit: tuple[str, ...], embedding_norm: float | None, augment: bool, bf16: bool | None, grad_clip: float, image_size: int | None, seed: int, save_every: int, stop_after: int | None) -> None:
     """Train or fine-tune on a DAVIS-layout DATASET; checkpoints and losses.csv go to OUT (resumable)."""
     from ..train import PromptProbabilities, TrainConfig
     from ..train import train as run
@@ -126,7 +130,7 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
     prompts = PromptProbabilities(mask=mask_prompt, box=box_prompt, refine_clicks=refine_clicks)
     overrides = {"image_size": image_size} if image_size else {}
     cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, freeze_image_encoder=freeze_image_encoder, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after, prompts=prompts,
-                      reinit=reinit, embedding_norm=embedding_norm, grad_clip=grad_clip)
+                      reinit=reinit, embedding_norm=embedding_norm, augment=augment, bf16=bf16, grad_clip=grad_clip)
     result = run(config, dataset, out, cfg, init=init, **overrides)
     click.echo(f"step {result.step}: {result.checkpoint}")
 

@@ -145,14 +145,25 @@ def generate_sequence(seed: int, sources: list[Path], cfg: GeneratorConfig = Gen
 
 
 def write_dataset(
-    out: str | os.PathLike, split: str, num_sequences: int, data_root: str | os.PathLike, cfg: GeneratorConfig = GeneratorConfig()
+    out: str | os.PathLike,
+    split: str,
+    num_sequences: int,
+    data_root: str | os.PathLike,
+    cfg: GeneratorConfig = GeneratorConfig(),
+    first: int = 0,
 ) -> Path:
-    """Write `num_sequences` sequences of a split in the DAVIS layout under `out`."""
+    """Write sequences first .. first+num_sequences-1 of a split in the DAVIS layout under `out`.
+
+    A sequence depends only on its split and index, so several processes may each write a
+    range of one dataset into the same folder.
+    """
     if split not in SPLIT_SEED_BASE:
         raise ValueError(f"split must be one of {sorted(SPLIT_SEED_BASE)}, got {split!r}")
     out = Path(out)
     sources = background_sources(data_root, split)
-    for i in range(num_sequences):
+    if first < 0:
+        raise ValueError(f"first must be 0 or more, got {first}")
+    for i in range(first, first + num_sequences):
         seed = SPLIT_SEED_BASE[split] + i
         name = f"{split}_{seed:07d}"
         frames, labels = generate_sequence(seed, sources, cfg)

@@ -30,13 +30,19 @@ from .clip import PromptProbabilities, clip_losses
 class ClipSampler:
     """Random clips of one object from a DAVIS-layout folder, prepared for the model."""
 
-    def __init__(self, root: str | os.PathLike, image_size: int, clip_len: int = 8, multi_object_prob: float = 0.0) -> None:
+    def __init__(
+        self, root: str | os.PathLike, image_size: int, clip_len: int = 8, multi_object_prob: float = 0.0, augment: bool = False
+    ) -> None:
         self.root = Path(root)
         self.image_size = image_size
         self.clip_len = clip_len
         # With this probability a clip must start on a frame showing two or more objects,
         # so the prompted object has to be told apart from the others by its memory.
         self.multi_object_prob = multi_object_prob
+        # A clip as a whole may be mirrored and have its brightness, contrast and saturation
+        # jittered (the SAM 2 recipe's augmentations that keep masks exact), so an image
+        # encoder that learns does not learn the few training backgrounds by heart.
+        self.augment = augment
         self.sequences = list_sequences(self.root)
         if not self.sequences:
             raise FileNotFoundError(f"no sequences under {self.root / 'JPEGImages'}")
@@ -58,15 +64,29 @@ class ClipSampler:
                 break
         obj = ids[int(rng.integers(len(ids)))]
         s = self.image_size
-        frames = []
-        for p in images[start : start + length]:
-            img = Image.open(p).convert("RGB").resize((s, s), Image.Resampling.BICUBIC)
-            frames.append((torch.from_numpy(np.asarray(img) / 255.0).permute(2, 0, 1).float() - self.mean) / self.std)
-        masks = [
-            torch.from_numpy(np.array(Image.fromarray((lab == obj).astype(np.uint8)).resize((s, s), Image.Resampling.NEAREST)))
-            for lab in labels
-        ]
-        return torch.stack(frames), torch.stack(masks)[:, None].float()
+        bicubic, nearest = Image.Resampling.BICUBIC, Image.Resampling.NEAREST
+        rgb = [np.asarray(Image.open(p).convert("RGB").resize((s, s), bicubic)) / 255.0 for p in images[start : start + length]]
+        rgb = torch.from_numpy(np.stack(rgb)).float().permute(0, 3, 1, 2)  # (T, 3, S, S) in [0, 1]
+        masks = [np.array(Image.fromarray((lab == obj).astype(np.uint8)).resize((s, s), nearest)) for lab in labels]
+        masks = torch.from_numpy(np.stack(masks))[:, None].float()  # (T, 1, S, S)
+        if self.augment:
+            rgb, masks = jitter_clip(rgb, masks, rng)
+        return (rgb - self.mean) / self.std, masks
+
+
+def jitter_clip(
+    rgb: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator, strength: float = 0.3
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror a clip half the time and scale its brightness, contrast and saturation by
+    factors in [1 - strength, 1 + strength], the same for all its frames."""
+    if rng.random() < 0.5:
+        rgb, masks = rgb.flip(-1), masks.flip(-1)
+    brightness, contrast, saturation = (1 + strength * (2 * rng.random(3) - 1)).tolist()
+    rgb = rgb * brightness
+    rgb = (rgb - rgb.mean(dim=(1, 2, 3), keepdim=True)) * contrast + rgb.mean(dim=(1, 2, 3), keepdim=True)
+    gray = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
+    rgb = (rgb - gray) * saturation + gray
+    return rgb.clamp(0, 1), masks
 
 
 @dataclass
@@ -92,6 +112,7 @@ class TrainConfig:
     # embedding that grows far past the position encoding's norm (8) hides where a click
     # is from the decoder, which then learns to ignore clicks.
     embedding_norm: float | None = None
+    augment: bool = False  # mirror and colour-jitter clips (ClipSampler)
     stop_after: int | None = None  # end this run after so many steps (a slice of the schedule; resume later)
     weight_decay: float = 0.01
     grad_clip: float = 0.1  # the paper's gradient-norm clip
@@ -199,7 +220,7 @@ def train(
     model = build_model(model_config, init if not last.exists() else None, device=device, mode="train", **model_overrides)
     if cfg.reinit and not last.exists():
         _reinit(model, cfg.reinit, cfg.seed)
-    sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob)
+    sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob, cfg.augment)
     if cfg.embedding_norm is not None and not last.exists():
         _rescale_embedding(model, sampler, cfg.embedding_norm, cfg.seed)
     if cfg.freeze_image_encoder:

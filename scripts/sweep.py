@@ -1,0 +1,171 @@
+"""Train several masklet-nano variants side by side within a time budget (e.g. on a lent GPU).
+
+    python scripts/sweep.py WORK OUT --budget 480 --data-root DIR [--train 1000 --crowd 800]
+
+Generates the training data in parallel (the same sequences `masklet generate` writes),
+runs a short calibration slice of every variant at once to learn its steps per second,
+then resumes each with a schedule sized to end inside the budget. Each variant's weights
+go to OUT/<name>.safetensors (float16, to travel light; evaluate them with `masklet eval
+--checkpoint`), its losses to OUT/logs.tar.gz, a summary to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+# Every variant starts from the packaged weights, on plain and crowded clips. Two sweeps:
+# 1 fine-tunes everything as it is; 2 gives the memory encoder and memory attention fresh
+# weights (the trained ones made memory tokens of norm ~4000, so the cross-attention was
+# a hard argmax that passed no gradient to object pointers and little to memories).
+COMMON = ["--model", "masklet-nano", "--multi-object", "0.5", "--refine-clicks", "1", "--warmup", "100", "--no-bf16"]
+FRESH_MEMORY = ["--reinit", "memory_encoder", "--reinit", "memory_attention", "--freeze-image-encoder"]
+SWEEPS: dict[str, dict[str, list[str]]] = {
+    "1": {
+        "f8": ["--freeze-image-encoder", "--clip-len", "8", "--lr", "3e-4", "--seed", "11"],
+        "f4": ["--freeze-image-encoder", "--clip-len", "4", "--lr", "2e-4", "--seed", "12"],
+        "f8aug": ["--freeze-image-encoder", "--clip-len", "8", "--lr", "3e-4", "--augment", "--seed", "13"],
+        "u8": ["--clip-len", "8", "--lr", "1e-4", "--embedding-norm", "8", "--seed", "14"],
+        "u8aug": ["--clip-len", "8", "--lr", "1e-4", "--embedding-norm", "8", "--augment", "--seed", "15"],
+        "u8slow": ["--clip-len", "8", "--lr", "3e-5", "--embedding-norm", "8", "--augment", "--seed", "16"],
+        "u8free": ["--clip-len", "8", "--lr", "5e-5", "--augment", "--seed", "17"],
+    },
+    "2": {
+        "m4": [*FRESH_MEMORY, "--clip-len", "4", "--lr", "5e-4", "--seed", "21"],
+        "m4fast": [*FRESH_MEMORY, "--clip-len", "4", "--lr", "1e-3", "--seed", "22"],
+        "m4aug": [*FRESH_MEMORY, "--clip-len", "4", "--lr", "5e-4", "--augment", "--seed", "23"],
+        "m8": [*FRESH_MEMORY, "--clip-len", "8", "--lr", "5e-4", "--seed", "24"],
+        "m8fast": [*FRESH_MEMORY, "--clip-len", "8", "--lr", "1e-3", "--seed", "25"],
+        "m6mask": [*FRESH_MEMORY, "--clip-len", "6", "--lr", "7e-4", "--mask-prompt", "0.7", "--box-prompt", "0.15", "--seed", "26"],
+        "m4dec": [*FRESH_MEMORY, "--reinit", "sam_mask_decoder", "--clip-len", "4", "--lr", "5e-4", "--seed", "27"],
+    },
+}
+
+
+def masklet(*args: str) -> list[str]:
+    return [sys.executable, "-m", "masklet", *args]
+
+
+def generate(work: Path, data_root: Path, train: int, crowd: int, jobs: int) -> None:
+    """Write the plain and crowded training sets in `jobs` processes, then link them into one folder."""
+    sets = [("train", train, []), ("crowd", crowd, ["--objects", "2-4", "--distractors", "3"])]
+    procs = []
+    for name, count, extra in sets:
+        share = -(-count // max(1, jobs * count // (train + crowd)))
+        for first in range(0, count, share):
+            n = min(share, count - first)
+            cmd = masklet("generate", str(work / name), "--split", "train", "-n", str(n), "--first", str(first),
+                          "--data-root", str(data_root), *extra)
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
+    if any(p.wait() for p in procs):
+        raise SystemExit("data generation failed")
+    for kind in ("JPEGImages", "Annotations"):
+        (work / "mix" / kind).mkdir(parents=True, exist_ok=True)
+        for name, prefix in (("train", ""), ("crowd", "crowd_")):
+            for seq in (work / name / kind).iterdir():
+                link = work / "mix" / kind / f"{prefix}{seq.name}"
+                if not link.exists():
+                    link.symlink_to(seq.resolve())
+
+
+def launch(work: Path, name: str, variant: list[str], init: str, steps: int, extra: list[str]) -> subprocess.Popen:
+    cmd = masklet("train", str(work / "mix"), str(work / name), "--init", init, "--steps", str(steps), *COMMON, *variant, *extra)
+    log = open(work / f"{name}.log", "a")
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "MASKLET_DEBUG": "1"}
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def rows(work: Path, name: str) -> int:
+    path = work / name / "losses.csv"
+    return max(0, sum(1 for _ in open(path)) - 1) if path.exists() else 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("work", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--budget", type=float, required=True, help="seconds for everything, from start to the last export")
+    ap.add_argument("--data-root", type=Path, required=True)
+    ap.add_argument("--init", default="src/masklet/weights/masklet-nano.safetensors")
+    ap.add_argument("--train", type=int, default=1000)
+    ap.add_argument("--crowd", type=int, default=800)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--calibration-steps", type=int, default=40)
+    ap.add_argument("--sweep", choices=sorted(SWEEPS), default="2")
+    ap.add_argument("--only", nargs="*", default=None, help="variants to run (default: all of the sweep)")
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    generate(args.work, args.data_root, args.train, args.crowd, args.jobs)
+    print(f"data: {time.monotonic() - t0:.0f} s", flush=True)
+
+    # Calibration: every variant at once, as they will run, for a few steps.
+    variants = SWEEPS[args.sweep]
+    names, calibration = list(args.only or variants), args.calibration_steps
+    started = time.monotonic()
+    slice_args = ["--stop-after", str(calibration), "--save-every", str(calibration)]
+    procs = {n: launch(args.work, n, variants[n], args.init, 10**6, slice_args) for n in names}
+    first_row: dict[str, float] = {}
+    ended: dict[str, float] = {}
+    while len(ended) < len(procs):
+        now = time.monotonic()
+        for n, p in procs.items():
+            if n not in first_row and rows(args.work, n) >= 1:
+                first_row[n] = now
+            if n not in ended and p.poll() is not None:
+                ended[n] = now
+        time.sleep(0.2)
+    rate, startup = {}, 0.0
+    for n, p in procs.items():
+        if p.returncode or n not in first_row:
+            print(f"{n}: calibration failed (exit {p.returncode}):\n" + (args.work / f"{n}.log").read_text()[-3000:], flush=True)
+            continue
+        rate[n] = (rows(args.work, n) - 1) / max(ended[n] - first_row[n], 1e-3)
+        startup = max(startup, first_row[n] - started)
+    rates = ", ".join(f"{n} {r:.2f}" for n, r in rate.items())
+    print(f"calibration: {time.monotonic() - started:.0f} s, start-up {startup:.0f} s, steps/s {rates}", flush=True)
+
+    # The real runs resume from the calibration slice with a schedule that ends in time.
+    export_reserve = 25.0
+    train_end = t0 + args.budget - export_reserve
+    left = max(0.0, train_end - time.monotonic() - startup)
+    steps = {n: calibration + max(1, int(0.9 * r * left)) for n, r in rate.items()}
+    print("steps: " + ", ".join(f"{n} {s}" for n, s in steps.items()), flush=True)
+    procs = {n: launch(args.work, n, variants[n], args.init, s, ["--save-every", "100"]) for n, s in steps.items()}
+    for n, p in procs.items():
+        try:
+            p.wait(timeout=max(1.0, train_end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.terminate()
+            p.wait()
+            print(f"{n}: stopped at the deadline", flush=True)
+
+    import torch
+    from safetensors.torch import save_file
+
+    for n in procs:
+        last = args.work / n / "last.pt"
+        if not last.exists():
+            continue
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        save_file({k: v.half().contiguous() for k, v in state["model"].items()}, str(args.out / f"{n}.safetensors"))
+        done = rows(args.work, n)
+        tail = [line.split(",") for line in open(args.work / n / "losses.csv").read().splitlines()[1:][-200:]]
+        mean = sum(float(r[1]) for r in tail) / len(tail)
+        print(f"{n}: step {state['step']} of {steps[n]} ({done} logged), mean loss of the last 200 {mean:.4f}", flush=True)
+    with tarfile.open(args.out / "logs.tar.gz", "w:gz") as tar:
+        for n in names:
+            for f in (args.work / n / "losses.csv", args.work / f"{n}.log"):
+                if f.exists():
+                    tar.add(f, arcname=f"{n}/{f.name}")
+    print(f"total: {time.monotonic() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
