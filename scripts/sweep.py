@@ -75,14 +75,18 @@ def generate(work: Path, data_root: Path, train: int, crowd: int, jobs: int) -> 
 
 def launch(work: Path, name: str, variant: list[str], init: str, steps: int, extra: list[str]) -> subprocess.Popen:
     cmd = masklet("train", str(work / "mix"), str(work / name), "--init", init, "--steps", str(steps), *COMMON, *variant, *extra)
-    log = open(work / f"{name}.log", "a")
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MASKLET_DEBUG": "1"}
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    with open(work / f"{name}.log", "a") as log:  # the child keeps its own handle
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def rows(work: Path, name: str) -> int:
+def logged(work: Path, name: str) -> list[list[str]]:
+    """The rows of a run's losses.csv so far, without its header."""
     path = work / name / "losses.csv"
-    return max(0, sum(1 for _ in open(path)) - 1) if path.exists() else 0
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [line.split(",") for line in f.read().splitlines()[1:]]
 
 
 def main() -> None:
@@ -116,7 +120,7 @@ def main() -> None:
     while len(ended) < len(procs):
         now = time.monotonic()
         for n, p in procs.items():
-            if n not in first_row and rows(args.work, n) >= 1:
+            if n not in first_row and logged(args.work, n):
                 first_row[n] = now
             if n not in ended and p.poll() is not None:
                 ended[n] = now
@@ -126,7 +130,7 @@ def main() -> None:
         if p.returncode or n not in first_row:
             print(f"{n}: calibration failed (exit {p.returncode}):\n" + (args.work / f"{n}.log").read_text()[-3000:], flush=True)
             continue
-        rate[n] = (rows(args.work, n) - 1) / max(ended[n] - first_row[n], 1e-3)
+        rate[n] = (len(logged(args.work, n)) - 1) / max(ended[n] - first_row[n], 1e-3)
         startup = max(startup, first_row[n] - started)
     rates = ", ".join(f"{n} {r:.2f}" for n, r in rate.items())
     print(f"calibration: {time.monotonic() - started:.0f} s, start-up {startup:.0f} s, steps/s {rates}", flush=True)
@@ -155,10 +159,9 @@ def main() -> None:
             continue
         state = torch.load(last, map_location="cpu", weights_only=True)
         save_file({k: v.half().contiguous() for k, v in state["model"].items()}, str(args.out / f"{n}.safetensors"))
-        done = rows(args.work, n)
-        tail = [line.split(",") for line in open(args.work / n / "losses.csv").read().splitlines()[1:][-200:]]
-        mean = sum(float(r[1]) for r in tail) / len(tail)
-        print(f"{n}: step {state['step']} of {steps[n]} ({done} logged), mean loss of the last 200 {mean:.4f}", flush=True)
+        done = logged(args.work, n)
+        mean = sum(float(r[1]) for r in done[-200:]) / len(done[-200:])
+        print(f"{n}: step {state['step']} of {steps[n]} ({len(done)} logged), mean loss of the last 200 {mean:.4f}", flush=True)
     with tarfile.open(args.out / "logs.tar.gz", "w:gz") as tar:
         for n in names:
             for f in (args.work / n / "losses.csv", args.work / f"{n}.log"):
