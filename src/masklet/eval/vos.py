@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from ..atomic import atomic_path
+from ..inference.video_predictor import to_video_res
 from .metrics import boundary_accuracy, region_similarity
 
 # A segmenter gets the frames folder and {obj_id: (frame_idx, mask)} and returns one
@@ -205,7 +206,7 @@ def _from_prompt_alone(predictor, session, frame_idx: int, mask: np.ndarray) -> 
     feats = predictor.frame_features(session, frame_idx)
     pix = predictor.model.condition_on_memory(feats.vision_feats, feats.vision_pos, None)
     out = predictor.model.forward_sam_heads(pix, None, low, feats.high_res_feats, multimask_output=False)
-    return predictor._to_video_res(session, out.low_res_masks)[0, 0]
+    return to_video_res(out.low_res_masks, (session.video_height, session.video_width))[0, 0]
 
 
 def copy_first_frame_segmenter() -> Segmenter:

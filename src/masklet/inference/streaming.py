@@ -80,7 +80,7 @@ class VideoStream:
         frame_idx = self._newest()
         session, predictor = self.session, self.predictor
         if not session.objects:
-            return FrameMasks(frame_idx, [], torch.zeros(0, 1, session.video_height, session.video_width))
+            return predictor.frame_masks(session, frame_idx, torch.zeros(0, 1, predictor.image_size // 4, predictor.image_size // 4))
         for obj in session.objects.values():
             if frame_idx in obj.pending_cond or frame_idx in obj.pending_non_cond:
                 self._commit_prompt(obj, frame_idx)
@@ -90,8 +90,7 @@ class VideoStream:
             obj.tracked[frame_idx] = False
             self._forget_old(obj, frame_idx)
         masks = [obj.output_at(frame_idx).pred_masks.to(session.device) for obj in session.objects.values()]
-        video = predictor._to_video_res(session, torch.cat(masks, dim=0))
-        return FrameMasks(frame_idx, session.obj_ids, predictor._maybe_non_overlap(video))
+        return predictor.frame_masks(session, frame_idx, torch.cat(masks, dim=0))
 
     def step(self, frame: np.ndarray, prompts: dict[int, dict] | None = None) -> FrameMasks:
         """push(frame), then the prompts {obj_id: {"points", "labels", "box", "mask"}}, then track()."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -25,13 +25,50 @@ from .session import FrameFeatures, FrameOutput, ObjectTrack, PointPrompt, Video
 from .video_io import FrameLoader, FrameSource, open_video
 
 
+def to_video_res(masks: Tensor, size: tuple[int, int]) -> Tensor:
+    """Mask logits (N, 1, h, w) resized to the video's (H, W)."""
+    if tuple(masks.shape[-2:]) == size:
+        return masks
+    return F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
+
+
+def non_overlapping(masks: Tensor) -> Tensor:
+    """Each pixel kept for the object with the highest logit; the others pushed below -10."""
+    if masks.shape[0] <= 1:
+        return masks
+    winner = masks.argmax(dim=0, keepdim=True)  # (1, 1, H, W)
+    keep = winner == torch.arange(masks.shape[0], device=masks.device)[:, None, None, None]
+    return torch.where(keep, masks, masks.clamp(max=-10.0))
+
+
 @dataclass
 class FrameMasks:
-    """Masks of every object on one frame, at video resolution."""
+    """Masks of every object on one frame, at video resolution.
+
+    They are resized from the model's masks when first read: a click that changes one
+    object's mask need not resize all the others (a few ms each at 1080p on a CPU).
+    """
 
     frame_idx: int
     obj_ids: list[int]
-    masks: Tensor  # (num_objects, 1, H, W) logits
+    low_res: Tensor  # (num_objects, 1, h, w) logits as the model made them
+    video_size: tuple[int, int]  # (H, W)
+    non_overlap: bool = False
+    _masks: Tensor | None = field(default=None, repr=False)
+
+    @property
+    def masks(self) -> Tensor:
+        """(num_objects, 1, H, W) logits."""
+        if self._masks is None:
+            video = to_video_res(self.low_res, self.video_size)
+            self._masks = non_overlapping(video) if self.non_overlap else video
+        return self._masks
+
+    def mask(self, i: int) -> Tensor:
+        """The i-th object's (1, H, W) logits, resizing only its own mask where it can."""
+        if self._masks is not None or (self.non_overlap and self.low_res.shape[0] > 1):
+            return self.masks[i]
+        return to_video_res(self.low_res[i : i + 1], self.video_size)[0]
 
 
 def _as_float_tensor(x: object, what: str) -> Tensor:
@@ -319,27 +356,19 @@ class VideoPredictor:
         return is_init, reverse, is_cond, obj.pending_cond if is_cond else obj.pending_non_cond
 
     def _consolidate(self, session: VideoSession, frame_idx: int, is_cond: bool) -> FrameMasks:
-        """Every object's newest mask on a frame, at video resolution (absent: very negative)."""
-        h, w = session.video_height, session.video_width
-        masks = torch.full((len(session.objects), 1, h, w), NO_OBJ_SCORE, dtype=torch.float32, device=session.device)
+        """Every object's newest mask on a frame (absent: very negative)."""
+        side = self.image_size // 4
+        masks = torch.full((len(session.objects), 1, side, side), NO_OBJ_SCORE, dtype=torch.float32, device=session.device)
         for i, obj in enumerate(session.objects.values()):
             out = obj.output_at(frame_idx, obj.pending_cond if is_cond else obj.pending_non_cond)
             if out is not None:
-                masks[i : i + 1] = self._to_video_res(session, out.pred_masks.to(session.device))
-        return FrameMasks(frame_idx, session.obj_ids, self._maybe_non_overlap(masks))
+                masks[i : i + 1] = out.pred_masks.to(session.device)
+        return self.frame_masks(session, frame_idx, masks)
 
-    def _to_video_res(self, session: VideoSession, masks: Tensor) -> Tensor:
+    def frame_masks(self, session: VideoSession, frame_idx: int, low_res: Tensor) -> FrameMasks:
+        """The masks (N, 1, h, w) of every object on a frame, as given back to the caller."""
         size = (session.video_height, session.video_width)
-        if tuple(masks.shape[-2:]) == size:
-            return masks
-        return F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
-
-    def _maybe_non_overlap(self, masks: Tensor) -> Tensor:
-        if not self.non_overlap_masks or masks.shape[0] == 1:
-            return masks
-        winner = masks.argmax(dim=0, keepdim=True)  # (1, 1, H, W)
-        keep = winner == torch.arange(masks.shape[0], device=masks.device)[:, None, None, None]
-        return torch.where(keep, masks, masks.clamp(max=-10.0))
+        return FrameMasks(frame_idx, session.obj_ids, low_res, size, self.non_overlap_masks)
 
     def clear_frame_prompts(self, session: VideoSession, frame_idx: int, obj_id: int, need_output: bool = True) -> FrameMasks | None:
         """Remove an object's prompts on a frame; a prompted frame becomes a tracked one."""
@@ -464,8 +493,7 @@ class VideoPredictor:
                 self._release_old(session, obj, frame_idx, reverse)
             obj.tracked[frame_idx] = reverse
             per_object.append(masks)
-        video_masks = self._to_video_res(session, torch.cat(per_object, dim=0).to(session.device))
-        return FrameMasks(frame_idx, session.obj_ids, self._maybe_non_overlap(video_masks))
+        return self.frame_masks(session, frame_idx, torch.cat(per_object, dim=0).to(session.device))
 
     def _release_old(self, session: VideoSession, obj: ObjectTrack, frame_idx: int, reverse: bool) -> None:
         """Bound memory: outputs that slid out of the memory window lose their memory

@@ -17,6 +17,10 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            # Channels are the innermost axis: a plain LayerNorm over it, with no copy.
+            y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
+            return y.permute(0, 3, 1, 2)
         mean = x.mean(1, keepdim=True)
         var = (x - mean).pow(2).mean(1, keepdim=True)
         x = (x - mean) / torch.sqrt(var + self.eps)
@@ -93,7 +97,50 @@ class Attention(nn.Module):
         return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        head_dim = self.internal_dim // self.num_heads
+        if self.dropout_p == 0.0 or not self.training:
+            # The mask decoder's token<->image attentions have a handful of tokens on one
+            # side and thousands of image positions on the other. With fewer tokens than a
+            # head has channels, multiplying the image by the tokens' side of the
+            # projections (instead of projecting every image position) does half the work.
+            if k.shape[1] < head_dim and q.shape[1] >= 4 * self.internal_dim:
+                return self._few_keys(q, k, v)
+            if q.shape[1] < head_dim and k.shape[1] >= 4 * self.internal_dim:
+                return self._few_queries(q, k, v)
         q = self.split_heads(self.q_proj(q))
         k = self.split_heads(self.k_proj(k))
         v = self.split_heads(self.v_proj(v))
         return self.attend(q, k, v)
+
+    def _few_keys(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Attention of many queries to a few keys, the same function reassociated:
+        logits = q_in (W_q^T k) and out = softmax (v W_out^T), per head."""
+        h, d = self.num_heads, self.internal_dim // self.num_heads
+        b, nq, _ = q.shape
+        nk = k.shape[1]
+        keys = self.split_heads(self.k_proj(k))  # (B, h, Nk, d)
+        values = self.split_heads(self.v_proj(v))  # (B, h, Nk, d)
+        w_q = self.q_proj.weight.view(h, d, -1)  # (h, d, C)
+        keys = keys * d**-0.5
+        q_side = torch.einsum("bhnd,hdc->bhnc", keys, w_q).reshape(b, h * nk, -1)  # (B, h*Nk, C)
+        bias = torch.einsum("bhnd,hd->bhn", keys, self.q_proj.bias.view(h, d)).reshape(b, 1, h * nk)
+        logits = torch.bmm(q, q_side.transpose(1, 2)) + bias  # (B, Nq, h*Nk)
+        attn = logits.view(b, nq, h, nk).softmax(-1).view(b, nq, h * nk)
+        w_out = self.out_proj.weight.view(-1, h, d)  # (C_out, h, d)
+        v_side = torch.einsum("bhnd,ohd->bhno", values, w_out).reshape(b, h * nk, -1)  # (B, h*Nk, C_out)
+        return torch.bmm(attn, v_side) + self.out_proj.bias
+
+    def _few_queries(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Attention of a few queries to many keys, reassociated: logits = (q W_k) k_in^T
+        (the key bias adds a constant per query, which softmax ignores) and the values'
+        projection applied after the weighted sum (each row of weights sums to one)."""
+        h, d = self.num_heads, self.internal_dim // self.num_heads
+        b, nq, _ = q.shape
+        queries = self.split_heads(self.q_proj(q))  # (B, h, Nq, d)
+        w_k = self.k_proj.weight.view(h, d, -1)
+        k_side = torch.einsum("bhnd,hdc->bhnc", queries * d**-0.5, w_k).reshape(b, h * nq, -1)  # (B, h*Nq, C)
+        # Keys-major (B, Nk, h*Nq): a tall product runs faster on a CPU than a wide one.
+        attn = torch.bmm(k, k_side.transpose(1, 2)).softmax(1)
+        mixed = torch.bmm(attn.transpose(1, 2), v).view(b, h, nq, -1)  # (B, h, Nq, C_v)
+        out = torch.einsum("bhnc,hdc->bnhd", mixed, self.v_proj.weight.view(h, d, -1)) + self.v_proj.bias.view(h, d)
+        return self.out_proj(out.reshape(b, nq, h * d))

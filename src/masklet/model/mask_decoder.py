@@ -116,7 +116,9 @@ class MaskDecoder(nn.Module):
         iou_token_out = hs[:, first, :]
         mask_tokens_out = hs[:, first + 1 : first + 1 + self.num_mask_tokens, :]
 
-        src = src.transpose(1, 2).reshape(b, c, h, w)
+        # A channels-last view of the token-major map: the transposed convolutions run
+        # fastest on that layout, and the high-resolution features are kept in it too.
+        src = src.view(b, h, w, c).permute(0, 3, 1, 2)
         if self.cfg.use_high_res_features and high_res_features is not None:
             dc1, ln1, act1, dc2, act2 = self.output_upscaling
             feat_s0, feat_s1 = high_res_features
@@ -129,7 +131,7 @@ class MaskDecoder(nn.Module):
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )  # (B, 4, C/8)
         b, c, h, w = upscaled.shape
-        masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+        masks = (hyper_in @ upscaled.flatten(2)).view(b, -1, h, w)
         iou_pred = self.iou_prediction_head(iou_token_out)
         if self.cfg.pred_obj_scores:
             obj_logits = self.pred_obj_score_head(hs[:, 0, :])

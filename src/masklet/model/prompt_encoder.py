@@ -96,7 +96,10 @@ class PromptEncoder(nn.Module):
         if boxes is not None:
             sparse = torch.cat([sparse, self._embed_boxes(boxes)], dim=1)
         if masks is not None:
-            dense = self.mask_downscaling(masks)
+            # Channels-last, like the image embedding it is added to (a mixed-layout add is slow).
+            # (A one-channel input has no layout to speak of: the first output sets it.)
+            first, rest = self.mask_downscaling[0], self.mask_downscaling[1:]
+            dense = rest(first(masks).contiguous(memory_format=torch.channels_last))
         else:
             h, w = self.image_embedding_size
             dense = self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(batch, -1, h, w)

@@ -31,11 +31,21 @@ class TrackOutput:
     """One object's answer on one frame."""
 
     low_res_masks: Tensor  # (B, 1, 4h, 4w) logits
-    high_res_masks: Tensor  # (B, 1, S, S) logits at the model's input size
     obj_ptr: Tensor  # (B, C) object pointer for later frames' memory attention
     object_score_logits: Tensor  # (B, 1) > 0: the object is visible
+    image_size: int  # S, the model's input size
     all_masks: Tensor | None = None  # (B, M, 4h, 4w) every candidate (training supervises the best)
     iou_scores: Tensor | None = None  # (B, M) their predicted IoU
+    _high_res: Tensor | None = None
+
+    @property
+    def high_res_masks(self) -> Tensor:
+        """(B, 1, S, S) logits at the input size, made when first needed (only the memory
+        encoder reads them, and a click answered at once never reaches it)."""
+        if self._high_res is None:
+            size = (self.image_size, self.image_size)
+            self._high_res = F.interpolate(self.low_res_masks, size=size, mode="bilinear", align_corners=False)
+        return self._high_res
 
 
 @dataclass
@@ -89,8 +99,9 @@ class Sam2(nn.Module):
         feats = self.image_encoder(images)
         if self.cfg.mask_decoder.use_high_res_features:
             fpn = list(feats.backbone_fpn)
-            fpn[0] = self.sam_mask_decoder.conv_s0(fpn[0])
-            fpn[1] = self.sam_mask_decoder.conv_s1(fpn[1])
+            # Channels-last, the layout of the decoder's upscaling path they are added to.
+            fpn[0] = self.sam_mask_decoder.conv_s0(fpn[0]).contiguous(memory_format=torch.channels_last)
+            fpn[1] = self.sam_mask_decoder.conv_s1(fpn[1]).contiguous(memory_format=torch.channels_last)
             feats.backbone_fpn = fpn
         return feats
 
@@ -154,11 +165,10 @@ class Sam2(nn.Module):
             masks = masks[rows, best].unsqueeze(1)
             if out.mask_tokens.shape[1] > 1:
                 token = out.mask_tokens[rows, best]
-        high_res = F.interpolate(masks, size=(self.cfg.image_size,) * 2, mode="bilinear", align_corners=False)
         obj_ptr = self.obj_ptr_proj(token)
         if self.cfg.mask_decoder.pred_obj_scores:
             obj_ptr = self._pointer_for_presence(obj_ptr, present.float())
-        return TrackOutput(masks, high_res, obj_ptr, obj_logits, all_masks, out.iou_scores)
+        return TrackOutput(masks, obj_ptr, obj_logits, self.cfg.image_size, all_masks, out.iou_scores)
 
     def _pointer_for_presence(self, obj_ptr: Tensor, present: Tensor) -> Tensor:
         """Swap in the learned no-object pointer where the object is absent."""
@@ -184,7 +194,7 @@ class Sam2(nn.Module):
         obj_logits = scale * present + bias
         if self.cfg.mask_decoder.pred_obj_scores:
             obj_ptr = self._pointer_for_presence(obj_ptr, present)
-        return TrackOutput(low_res, high_res, obj_ptr, obj_logits, low_res, torch.ones_like(obj_logits))
+        return TrackOutput(low_res, obj_ptr, obj_logits, self.cfg.image_size, low_res, torch.ones_like(obj_logits), high_res)
 
     # -- memory ---------------------------------------------------------------------------
 

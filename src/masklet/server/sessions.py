@@ -63,7 +63,7 @@ class Session:
             if changed is not None and obj_id != changed and obj_id in kept and obj_id in kept_areas:
                 frame[obj_id], areas[obj_id] = kept[obj_id], kept_areas[obj_id]
                 continue
-            m = (masks.masks[i, 0] > 0).cpu().numpy()
+            m = (masks.mask(i)[0] > 0).cpu().numpy()
             frame[obj_id], areas[obj_id] = rle_encode(m), int(m.sum())
         self.results[masks.frame_idx], self.areas[masks.frame_idx] = frame, areas
         return [{"obj_id": i, "rle": frame[i], "area": areas[i]} for i in masks.obj_ids]
