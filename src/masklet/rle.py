@@ -15,12 +15,12 @@ def rle_encode(mask: np.ndarray) -> dict[str, object]:
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
-    flat = mask.astype(bool).ravel(order="F")
+    flat = mask.astype(bool, copy=False).ravel(order="F")
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     bounds = np.concatenate([[0], change, [flat.size]])
-    counts = np.diff(bounds).tolist()
+    counts = np.diff(bounds)
     if flat.size and flat[0]:
-        counts = [0] + counts  # runs start with zeros
+        counts = np.concatenate([[0], counts])  # runs start with zeros
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": _compress(counts)}
 
 
@@ -33,43 +33,60 @@ def rle_decode(rle: dict[str, object]) -> np.ndarray:
         raise ValueError('an RLE is {"size": [H, W], "counts": ...}') from None
     if isinstance(counts, bytes):
         counts = counts.decode("ascii")
-    runs = _decompress(counts) if isinstance(counts, str) else [int(c) for c in counts]  # type: ignore[union-attr]
-    if sum(runs) != h * w or min(runs, default=0) < 0:
-        raise ValueError(f"RLE counts cover {sum(runs)} pixels, not {h}x{w}")
+    runs = _decompress(counts) if isinstance(counts, str) else np.asarray([int(c) for c in counts], dtype=np.int64)  # type: ignore[union-attr]
+    if int(runs.sum()) != h * w or (runs.size and int(runs.min()) < 0):
+        raise ValueError(f"RLE counts cover {int(runs.sum())} pixels, not {h}x{w}")
     values = np.arange(len(runs)) % 2 == 1
     return np.repeat(values, runs).reshape((h, w), order="F")
 
 
-def _compress(counts: list[int]) -> str:
+# Each value is written as 5-bit groups, least significant first, in as few groups as hold
+# it as a signed number; every group but the last has bit 0x20 set; 48 is added to each.
+_MAX_GROUPS = 7  # enough for any 32-bit value
+
+
+def _compress(counts: np.ndarray) -> str:
     runs = np.asarray(counts, dtype=np.int64)
     x = runs.copy()
     x[3:] -= runs[1:-2]  # after the third, each run is stored as the difference from the run two before
-    shifts = 5 * np.arange(7)  # 7 groups of 5 bits hold any 32-bit value
-    groups = (x[:, None] >> shifts) & 0x1F  # (N, 7)
-    rest = x[:, None] >> (shifts + 5)  # arithmetic shift: negative values end at -1
-    more = np.where(groups & 0x10, rest != -1, rest != 0)
-    length = np.argmin(more, axis=1) + 1  # groups up to and including the first without "more"
-    used = np.arange(7) < length[:, None]
-    chars = groups + 48 + np.where(np.arange(7) < (length - 1)[:, None], 0x20, 0)
-    return chars[used].astype(np.uint8).tobytes().decode("ascii")
+    length = np.ones(x.size, dtype=np.int64)
+    for k in range(1, _MAX_GROUPS):  # one more group for each width the value does not fit in
+        half = np.int64(1) << (5 * k - 1)
+        length += (x < -half) | (x >= half)
+    first = np.cumsum(length) - length  # where each value's groups start
+    out = np.empty(int(length.sum()), dtype=np.uint8)
+    for k in range(_MAX_GROUPS):
+        has = np.flatnonzero(length > k)
+        if has.size == 0:
+            break
+        group = (x[has] >> (5 * k)) & 0x1F
+        out[first[has] + k] = group + 48 + np.where(length[has] > k + 1, 0x20, 0)
+    return out.tobytes().decode("ascii")
 
 
-def _decompress(text: str) -> list[int]:
+def _decompress(text: str) -> np.ndarray:
     c = np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
     if c.size == 0:
-        return []
+        return np.zeros(0, dtype=np.int64)
     last = (c & 0x20) == 0  # the final group of each value
-    value_of = np.concatenate([[0], np.cumsum(last)[:-1]])  # which value each group belongs to
-    starts = np.flatnonzero(np.concatenate([[True], last[:-1]]))
-    position = np.arange(c.size) - starts[value_of]  # group index within its value
-    x = np.zeros(int(last.sum()), dtype=np.int64)
-    np.add.at(x, value_of, (c & 0x1F) << (5 * position))
     ends = np.flatnonzero(last)
-    negative = (c[ends] & 0x10) != 0
-    x[negative] -= np.int64(1) << (5 * (position[ends[negative]] + 1))  # sign-extend
+    if ends.size == 0 or ends[-1] != c.size - 1:
+        raise ValueError("RLE counts string ends inside a value")
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    length = ends - starts + 1
+    if int(length.max()) > _MAX_GROUPS:
+        raise ValueError(f"RLE counts string holds a value of more than {_MAX_GROUPS} groups")
+    x = c[starts] & 0x1F
+    for k in range(1, _MAX_GROUPS):
+        has = np.flatnonzero(length > k)
+        if has.size == 0:
+            break
+        x[has] |= (c[starts[has] + k] & 0x1F) << (5 * k)
+    negative = np.flatnonzero(c[ends] & 0x10)
+    x[negative] -= np.int64(1) << (5 * length[negative])  # sign-extend
     counts = x.copy()
     # counts[i] = x[i] + counts[i - 2] for i > 2: running sums over odd and over even indices.
     counts[1::2] = np.cumsum(x[1::2])
     if len(x) > 2:
         counts[2::2] = np.cumsum(x[2::2])
-    return counts.tolist()
+    return counts

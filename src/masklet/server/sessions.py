@@ -64,7 +64,7 @@ class Session:
                 frame[obj_id], areas[obj_id] = kept[obj_id], kept_areas[obj_id]
                 continue
             m = (masks.mask(i)[0] > 0).cpu().numpy()
-            frame[obj_id], areas[obj_id] = rle_encode(m), int(m.sum())
+            frame[obj_id], areas[obj_id] = rle_encode(m), int(np.count_nonzero(m))
         self.results[masks.frame_idx], self.areas[masks.frame_idx] = frame, areas
         return [{"obj_id": i, "rle": frame[i], "area": areas[i]} for i in masks.obj_ids]
 
