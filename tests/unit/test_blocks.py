@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from masklet.config import HieraConfig, MaskDecoderConfig
+from masklet.model.common import Attention, LayerNorm2d
 from masklet.model.hiera import Hiera, MultiScaleBlock, window_partition, window_unpartition
 from masklet.model.mask_decoder import MaskDecoder
 from masklet.model.memory_attention import MemoryAttention, apply_rope, axial_rope_frequencies
@@ -185,3 +186,37 @@ def test_dense_position_encoding_is_kept_until_its_matrix_changes() -> None:
     again = enc.get_dense_pe()
     assert not torch.equal(again, first)
     torch.testing.assert_close(again, enc.pe_layer((8, 8)).unsqueeze(0))
+
+
+def test_dense_position_encoding_of_a_model_built_under_inference_mode() -> None:
+    with torch.inference_mode():
+        enc = PromptEncoder(32, (8, 8), (128, 128), 16)  # parameters without version counters
+        pe = enc.get_dense_pe()
+        with torch.no_grad():
+            enc.pe_layer.positional_encoding_gaussian_matrix.mul_(2.0)
+        torch.testing.assert_close(enc.get_dense_pe(), enc.pe_layer((8, 8)).unsqueeze(0))
+        assert not torch.equal(enc.get_dense_pe(), pe)
+
+
+@pytest.mark.parametrize("nq, nk", [(512, 5), (7, 512), (9, 9)])
+def test_attention_reassociated_for_few_tokens_is_the_same_function(nq: int, nk: int) -> None:
+    torch.manual_seed(0)
+    attn = Attention(64, 4, downsample_rate=2)  # head width 8: 5 or 7 tokens take the short paths
+    q, k, v = torch.randn(2, nq, 64), torch.randn(2, nk, 64), torch.randn(2, nk, 64)
+    q.requires_grad_(True)
+    out = attn(q, k, v)
+    ref = attn.attend(attn.split_heads(attn.q_proj(q)), attn.split_heads(attn.k_proj(k)), attn.split_heads(attn.v_proj(v)))
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    (grad,) = torch.autograd.grad(out.square().sum(), q)
+    (ref_grad,) = torch.autograd.grad(ref.square().sum(), q)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-5)
+
+
+def test_channel_layer_norm_is_the_same_on_either_layout() -> None:
+    norm = LayerNorm2d(6)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = torch.randn(2, 6, 5, 7)
+    channels_last = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(norm(channels_last), norm(x), rtol=1e-5, atol=1e-5)

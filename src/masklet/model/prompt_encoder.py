@@ -48,9 +48,12 @@ class PromptEncoder(nn.Module):
         """Position encoding of the image embedding grid, (1, C, h, w).
 
         It is the same for every prompt, so it is kept until the random matrix it comes
-        from changes (a checkpoint load writes it in place, which bumps its version).
+        from changes (a checkpoint load writes it in place, which bumps its version). A
+        model built under inference mode has parameters without versions: no cache then.
         """
         matrix = self.pe_layer.positional_encoding_gaussian_matrix
+        if matrix.is_inference():
+            return self.pe_layer(self.image_embedding_size).unsqueeze(0)
         key = (matrix.data_ptr(), matrix._version, self.image_embedding_size, torch.is_inference_mode_enabled())
         if self._dense_pe is None or self._dense_pe[0] != key:
             self._dense_pe = (key, self.pe_layer(self.image_embedding_size).unsqueeze(0))
