@@ -4,8 +4,8 @@
 
 For each model a real `masklet serve` runs in its own process on a free localhost port
 (masklet-nano with its packaged weights; official configs with deterministic stand-in
-weights, the same speed as the real ones). The client opens the shared truck photo,
-clicks once (this embeds the image), then clicks `--clicks` more times on other points:
+weights, the same speed as the real ones). The client opens the shared truck photo
+(the session embeds it as it opens), clicks once, then `--clicks` more times on other points:
 each is the full HTTP round trip of POST .../prompts plus decoding the returned RLE into
 the mask the page draws (the embedding is cached). Then it opens the first `--frames`
 frames of the shared bedroom clip, clicks, and propagates, reading the server-sent
