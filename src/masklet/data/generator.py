@@ -159,10 +159,10 @@ def write_dataset(
     """
     if split not in SPLIT_SEED_BASE:
         raise ValueError(f"split must be one of {sorted(SPLIT_SEED_BASE)}, got {split!r}")
-    out = Path(out)
-    sources = background_sources(data_root, split)
     if first < 0:
         raise ValueError(f"first must be 0 or more, got {first}")
+    out = Path(out)
+    sources = background_sources(data_root, split)
     for i in range(first, first + num_sequences):
         seed = SPLIT_SEED_BASE[split] + i
         name = f"{split}_{seed:07d}"

@@ -66,7 +66,7 @@ class FrameMasks:
 
     def mask(self, i: int) -> Tensor:
         """The i-th object's (1, H, W) logits, resizing only its own mask where it can."""
-        if self._masks is not None or (self.non_overlap and self.low_res.shape[0] > 1):
+        if self._masks is not None or self.non_overlap:
             return self.masks[i]
         return to_video_res(self.low_res[i : i + 1], self.video_size)[0]
 

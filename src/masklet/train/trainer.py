@@ -83,7 +83,8 @@ def jitter_clip(
         rgb, masks = rgb.flip(-1), masks.flip(-1)
     brightness, contrast, saturation = (1 + strength * (2 * rng.random(3) - 1)).tolist()
     rgb = rgb * brightness
-    rgb = (rgb - rgb.mean(dim=(1, 2, 3), keepdim=True)) * contrast + rgb.mean(dim=(1, 2, 3), keepdim=True)
+    mean = rgb.mean(dim=(1, 2, 3), keepdim=True)
+    rgb = (rgb - mean) * contrast + mean
     gray = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
     rgb = (rgb - gray) * saturation + gray
     return rgb.clamp(0, 1), masks
