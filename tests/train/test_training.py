@@ -185,3 +185,47 @@ def test_augmentation_keeps_masks_on_their_pixels(tiny_set: Path) -> None:
     out, _ = jitter_clip(rgb, torch.zeros(3, 1, 16, 16), np.random.default_rng(1))
     assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
     assert 0 <= out.min() and out.max() <= 1 and not torch.allclose(out, rgb)
+
+
+def test_a_batch_of_clips_is_the_mean_of_its_clips(tiny_set: Path) -> None:
+    """Clips run through the network together give the mean of their losses one by one
+    (mask prompts and no corrective clicks, so every clip gives as many answers)."""
+    import numpy as np
+
+    from masklet.build import build_model
+    from masklet.train import PromptProbabilities
+    from masklet.train.clip import clip_losses
+    from masklet.train.trainer import ClipSampler
+
+    model = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL).eval()  # eval: no dropout
+    frames, masks = ClipSampler(tiny_set, 64, 3).sample_batch(np.random.default_rng(0), 3)
+    assert frames.shape == (3, 3, 3, 64, 64) and masks.shape == (3, 3, 1, 64, 64)
+    probs = PromptProbabilities(mask=1.0, correct=0.0)
+    with torch.no_grad():
+        batched = clip_losses(model, frames, masks, torch.Generator().manual_seed(0), probs)
+        alone = [clip_losses(model, frames[i], masks[i], torch.Generator().manual_seed(0), probs) for i in range(3)]
+    for key in ("focal", "dice", "iou", "object"):
+        values = torch.stack([getattr(x, key) for x in alone])
+        assert getattr(batched, key).item() == pytest.approx(values.mean().item(), rel=1e-5, abs=1e-7), key
+    assert len({round(x.dice.item(), 6) for x in alone}) > 1  # the clips differ, so the mean means something
+
+
+def test_batches_with_frozen_decoder(tiny_set: Path, tmp_path: Path) -> None:
+    """A batched run with corrective clicks trains the memory path and leaves frozen modules as they were."""
+    from masklet.build import build_model
+    from masklet.train import PromptProbabilities
+
+    cfg = TrainConfig(steps=2, lr=1e-3, clip_len=3, batch_size=3, progress=False, freeze_image_encoder=True,
+                      freeze=("sam_mask_decoder", "sam_prompt_encoder"), reinit=("memory_attention",),
+                      prompts=PromptProbabilities(mask=0.0, box=0.5, correct=1.0, refine_clicks=1))
+    result = train("sam2.1_hiera_t", tiny_set, tmp_path, cfg, init="standin", device="cpu", **SMALL)
+    standin = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL).state_dict()
+    trained = result.model.state_dict()
+    for prefix in ("sam_mask_decoder.", "sam_prompt_encoder.", "image_encoder."):
+        assert all(torch.equal(v, standin[k]) for k, v in trained.items() if k.startswith(prefix)), prefix
+    assert not torch.equal(trained["memory_encoder.out_proj.weight"], standin["memory_encoder.out_proj.weight"])
+    rows = list(csv.DictReader(open(tmp_path / "losses.csv")))
+    assert len(rows) == 2 and all(float(r["loss"]) > 0 for r in rows)
+    with pytest.raises(ValueError, match="cannot freeze"):
+        train("sam2.1_hiera_t", tiny_set, tmp_path / "bad", TrainConfig(steps=1, freeze=("decoder",), progress=False), init="standin",
+              device="cpu", **SMALL)

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ..inference.memory_bank import recent_memory_frames
 from ..model import Sam2
+from ..model.prompt_encoder import NOT_A_POINT
 from .losses import LossTerms, mask_losses
 
 
@@ -50,40 +51,64 @@ def box_of(mask: Tensor, generator: torch.Generator, jitter: float = 0.05) -> Te
 def clip_losses(
     model: Sam2, frames: Tensor, masks: Tensor, generator: torch.Generator, probs: PromptProbabilities = PromptProbabilities()
 ) -> LossTerms:
-    """Mean losses over a clip: frames (T, 3, S, S) normalised, masks (T, 1, S, S) in {0, 1}."""
-    cfg = model.cfg
-    num_frames = frames.shape[0]
-    low = cfg.low_res_mask_size
-    targets = F.interpolate(masks.float(), size=(low, low), mode="area") > 0.5  # (T, 1, low, low)
-    feats = model.forward_image(frames)
-    vision, pos = feats.vision_features, feats.vision_pos_enc[-1]
-    high_res = feats.backbone_fpn[:-1]
+    """Mean losses over a batch of clips: frames (B, T, 3, S, S) normalised, masks (B, T, 1, S, S)
+    in {0, 1} (or one clip without the B axis).
 
-    outputs: list = []
+    The clips run through the network together; only the prompted first frames, whose
+    prompt kinds differ, go one clip at a time. The mean is over every (clip, answer), so a
+    batch's loss is the mean of its clips' losses when they give as many answers each.
+    """
+    if frames.dim() == 4:
+        frames, masks = frames[None], masks[None]
+    cfg = model.cfg
+    b, num_frames = frames.shape[:2]
+    low = cfg.low_res_mask_size
+    targets = F.interpolate(masks.flatten(0, 1).float(), size=(low, low), mode="area") > 0.5
+    targets = targets.unflatten(0, (b, num_frames))  # (B, T, 1, low, low)
+    feats = model.forward_image(frames.flatten(0, 1))
+    vision = feats.vision_features.unflatten(0, (b, num_frames))  # (B, T, C, h, w)
+    pos = feats.vision_pos_enc[-1].unflatten(0, (b, num_frames))
+    high_res = [f.unflatten(0, (b, num_frames)) for f in feats.backbone_fpn[:-1]]
+
+    pointers: list[Tensor] = []  # (B, C) per frame
     memories: list[tuple[Tensor, Tensor]] = []
-    terms: list[LossTerms] = []
+    terms: list[LossTerms] = []  # each (B,) or (1,) per-clip values
     for t in range(num_frames):
-        hr = [f[t : t + 1] for f in high_res]
+        hr = [f[:, t] for f in high_res]
         if t == 0:
-            rounds = _prompted_first_frame(model, vision[:1], hr, masks[0, 0] > 0.5, targets[0, 0], generator, probs)
-            terms += [mask_losses(o.all_masks, o.iou_scores, o.object_score_logits, targets[:1].float()) for o in rounds[:-1]]
-            out, from_points = rounds[-1], True
+            answers = []
+            for i in range(b):
+                rounds = _prompted_first_frame(
+                    model, vision[i : i + 1, 0], [f[i : i + 1] for f in hr], masks[i, 0, 0] > 0.5, targets[i, 0, 0], generator, probs
+                )
+                terms += [_per_clip_losses(o, targets[i : i + 1, 0]) for o in rounds]
+                answers.append(rounds[-1])
+            high_res_masks = torch.cat([o.high_res_masks for o in answers])
+            object_logits = torch.cat([o.object_score_logits for o in answers])
+            pointers.append(torch.cat([o.obj_ptr for o in answers]))
+            from_points = True
         else:
-            memory = _memory(model, t, memories, outputs, num_frames)
-            pix = model.condition_on_memory(vision[t : t + 1], pos[t : t + 1], memory)
+            memory = _memory(model, t, memories, pointers, num_frames)
+            pix = model.condition_on_memory(vision[:, t], pos[:, t], memory)
             out = model.forward_sam_heads(pix, None, None, hr, model.use_multimask(False, 0))
             from_points = False
             if torch.rand((), generator=generator) < probs.correct:
-                click = _corrective_click(out.low_res_masks.detach(), targets[t, 0], cfg.image_size, generator)
-                if click is not None:
-                    out = model.forward_sam_heads(pix, click, out.low_res_masks.detach().clamp(-32, 32), hr, False)
+                previous = out.low_res_masks.detach()
+                clicks = _corrective_clicks(previous, targets[:, t, 0], cfg.image_size, generator)
+                if clicks is not None:
+                    out = model.forward_sam_heads(pix, clicks, previous.clamp(-32, 32), hr, False)
                     from_points = True
-        terms.append(mask_losses(out.all_masks, out.iou_scores, out.object_score_logits, targets[t : t + 1].float()))
-        features, mem_pos = model.encode_memory(vision[t : t + 1], out.high_res_masks, out.object_score_logits, from_points)
+            terms.append(_per_clip_losses(out, targets[:, t]))
+            high_res_masks, object_logits = out.high_res_masks, out.object_score_logits
+            pointers.append(out.obj_ptr)
+        features, mem_pos = model.encode_memory(vision[:, t], high_res_masks, object_logits, from_points)
         memories.append((features, mem_pos))
-        outputs.append(out)
-    means = (torch.stack([getattr(x, k) for x in terms]).mean() for k in ("focal", "dice", "iou", "object"))
-    return LossTerms(*means, embedding_norm=vision.detach().norm(dim=1).mean())
+    means = (torch.cat([getattr(x, k) for x in terms]).mean() for k in ("focal", "dice", "iou", "object"))
+    return LossTerms(*means, embedding_norm=vision.detach().norm(dim=2).mean())
+
+
+def _per_clip_losses(out, target: Tensor) -> LossTerms:
+    return mask_losses(out.all_masks, out.iou_scores, out.object_score_logits, target.float(), reduce=False)
 
 
 def _prompted_first_frame(model: Sam2, vision: Tensor, hr: list[Tensor], mask: Tensor, target_low: Tensor, generator, probs) -> list:
@@ -112,6 +137,7 @@ def _prompted_first_frame(model: Sam2, vision: Tensor, hr: list[Tensor], mask: T
 
 
 def _corrective_click(pred_low: Tensor, target: Tensor, image_size: int, generator) -> tuple[Tensor, Tensor] | None:
+    """One click at the larger error of a (1, 1, h, w) answer: positive where it missed."""
     pred = pred_low[0, 0] > 0
     missed, extra = target & ~pred, pred & ~target
     positive = missed.sum() >= extra.sum()
@@ -123,11 +149,22 @@ def _corrective_click(pred_low: Tensor, target: Tensor, image_size: int, generat
     return coords, torch.tensor([[1 if positive else 0]], dtype=torch.int32, device=pred_low.device)
 
 
-def _memory(model: Sam2, t: int, memories: list, outputs: list, num_frames: int):
+def _corrective_clicks(pred_low: Tensor, targets: Tensor, image_size: int, generator) -> tuple[Tensor, Tensor] | None:
+    """A corrective click for each clip of a batch (B, 1, h, w); a clip with no error gets
+    "not a point". None when no clip has an error."""
+    clicks = [_corrective_click(pred_low[i : i + 1], targets[i], image_size, generator) for i in range(len(targets))]
+    if all(c is None for c in clicks):
+        return None
+    blank = (pred_low.new_zeros(1, 1, 2), torch.full((1, 1), NOT_A_POINT, dtype=torch.int32, device=pred_low.device))
+    clicks = [c if c is not None else blank for c in clicks]
+    return torch.cat([c[0] for c in clicks]), torch.cat([c[1] for c in clicks])
+
+
+def _memory(model: Sam2, t: int, memories: list, pointers: list[Tensor], num_frames: int):
     """Frame 0 as the prompted frame plus the most recent frames, with pointers."""
     cfg = model.cfg
     slots = [(0, 0)] + [(t_pos, f) for t_pos, f in recent_memory_frames(t, cfg.num_maskmem, False) if 0 < f < t]
     mem = [(t_pos, memories[f][0], memories[f][1]) for t_pos, f in slots]
     max_ptrs = min(num_frames, cfg.max_obj_ptrs_in_encoder)
-    pointers = [(t, outputs[0].obj_ptr)] + [(d, outputs[t - d].obj_ptr) for d in range(1, min(t, max_ptrs)) if t - d > 0]
-    return model.memory_tokens(mem, pointers, max_ptrs - 1)
+    recent = [(d, pointers[t - d]) for d in range(1, min(t, max_ptrs)) if t - d > 0]
+    return model.memory_tokens(mem, [(t, pointers[0])] + recent, max_ptrs - 1)

@@ -49,8 +49,12 @@ class LossTerms:
         return sum(WEIGHTS[k] * getattr(self, k) for k in WEIGHTS)  # type: ignore[return-value]
 
 
-def mask_losses(mask_logits: Tensor, iou_pred: Tensor, object_logits: Tensor, target: Tensor) -> LossTerms:
-    """Losses of one frame: mask_logits (B, M, h, w), iou_pred (B, M), object_logits (B, 1), target (B, 1, h, w)."""
+def mask_losses(mask_logits: Tensor, iou_pred: Tensor, object_logits: Tensor, target: Tensor, reduce: bool = True) -> LossTerms:
+    """Losses of one frame: mask_logits (B, M, h, w), iou_pred (B, M), object_logits (B, 1), target (B, 1, h, w).
+
+    Reduced: mask terms averaged over the samples where the object is present; else each
+    term per sample, (B,), with the mask terms 0 where it is absent.
+    """
     target = target.float()
     target_m = target.expand_as(mask_logits)
     focal = sigmoid_focal_loss(mask_logits, target_m)
@@ -63,6 +67,13 @@ def mask_losses(mask_logits: Tensor, iou_pred: Tensor, object_logits: Tensor, ta
         union = (pred | (target_m > 0.5)).flatten(2).sum(-1).float()
         actual_iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
     present = (target.flatten(1).sum(-1) > 0).float()  # (B,)
+    if not reduce:
+        return LossTerms(
+            focal=focal[rows, best] * present,
+            dice=dice[rows, best] * present,
+            iou=(iou_pred[rows, best] - actual_iou[rows, best]).abs() * present,
+            object=F.binary_cross_entropy_with_logits(object_logits[:, 0], present, reduction="none"),
+        )
     denom = present.sum().clamp(min=1.0)
     return LossTerms(
         focal=(focal[rows, best] * present).sum() / denom,

@@ -73,6 +73,12 @@ class ClipSampler:
             rgb, masks = jitter_clip(rgb, masks, rng)
         return (rgb - self.mean) / self.std, masks
 
+    def sample_batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`size` clips stacked, frames (B, T, 3, S, S) and masks (B, T, 1, S, S), cut to the shortest."""
+        clips = [self.sample(rng) for _ in range(size)]
+        length = min(len(frames) for frames, _ in clips)
+        return torch.stack([f[:length] for f, _ in clips]), torch.stack([m[:length] for _, m in clips])
+
 
 def jitter_clip(
     rgb: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator, strength: float = 0.3
@@ -118,7 +124,13 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 0.1  # the paper's gradient-norm clip
     clip_len: int = 8
+    # Clips per step (per process), run through the network together: smoother gradients,
+    # and on a GPU many clips for little more time than one.
+    batch_size: int = 1
     freeze_image_encoder: bool = False
+    # Further submodules kept as they are (e.g. the prompt encoder and mask decoder while a
+    # fresh memory path learns, so the answers to clicks stay exactly those of `init`).
+    freeze: tuple[str, ...] = ()
     seed: int = 0
     bf16: bool | None = None  # None: on where the hardware has bf16 (CUDA with bf16)
     save_every: int = 100
@@ -134,12 +146,16 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _reinit(model: torch.nn.Module, prefixes: tuple[str, ...], seed: int) -> None:
-    """Give the named submodules the random weights of a fresh model (same in every process)."""
-    names = {n.split(".")[0] for n, _ in model.named_children()}
+def _check_submodules(model: torch.nn.Module, prefixes: tuple[str, ...], what: str) -> None:
+    names = {n for n, _ in model.named_children()}
     unknown = sorted(set(prefixes) - names)
     if unknown:
-        raise ValueError(f"cannot re-initialise {unknown}: the model's submodules are {sorted(names)}")
+        raise ValueError(f"cannot {what} {unknown}: the model's submodules are {sorted(names)}")
+
+
+def _reinit(model: torch.nn.Module, prefixes: tuple[str, ...], seed: int) -> None:
+    """Give the named submodules the random weights of a fresh model (same in every process)."""
+    _check_submodules(model, prefixes, "re-initialise")
     torch.manual_seed(seed)
     fresh = type(model)(model.cfg).to(model.device).state_dict()
     state = model.state_dict()
@@ -224,8 +240,9 @@ def train(
     sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob, cfg.augment)
     if cfg.embedding_norm is not None and not last.exists():
         _rescale_embedding(model, sampler, cfg.embedding_norm, cfg.seed)
-    if cfg.freeze_image_encoder:
-        model.image_encoder.requires_grad_(False)
+    _check_submodules(model, cfg.freeze, "freeze")
+    for name in cfg.freeze + (("image_encoder",) if cfg.freeze_image_encoder else ()):
+        getattr(model, name).requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     # Tiny gradients and Adam moments underflow to denormals, which are many times
     # slower on CPUs: flush them to zero; the fused AdamW kernel is faster still.
@@ -250,7 +267,7 @@ def train(
         rng = np.random.default_rng([cfg.seed, step, rank])
         generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
         torch.manual_seed(int(rng.integers(2**31)))  # dropout: a function of (seed, step, rank), so resuming is exact
-        frames, masks = sampler.sample(rng)
+        frames, masks = sampler.sample_batch(rng, cfg.batch_size)
         start = time.perf_counter()
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
             terms = clip_losses(model, frames.to(model.device), masks.to(model.device), generator, cfg.prompts)
@@ -279,7 +296,7 @@ def train(
             if float(norm) > cfg.embedding_norm:
                 _scale_embedding(model, cfg.embedding_norm / float(norm))
         step += 1
-        rate = world / (time.perf_counter() - start)
+        rate = world * cfg.batch_size / (time.perf_counter() - start)
         if rank == 0:
             with open(log_path, "a", newline="") as f:
                 csv.writer(f).writerow([step, f"{loss.item():.5f}"] + [f"{getattr(terms, k).item():.5f}" for k in ("focal", "dice", "iou", "object")] + [f"{rate:.3f}"])
