@@ -25,6 +25,8 @@ from pathlib import Path
 # a hard argmax that passed no gradient to object pointers and little to memories).
 COMMON = ["--model", "masklet-nano", "--multi-object", "0.5", "--refine-clicks", "1", "--warmup", "100", "--no-bf16"]
 FRESH_MEMORY = ["--reinit", "memory_encoder", "--reinit", "memory_attention", "--freeze-image-encoder"]
+BATCHED = ["--clip-len", "8", "--warmup", "20", "--mask-prompt", "0.3", "--box-prompt", "0.3"]
+KEEP_CLICKS = ["--freeze", "sam_mask_decoder", "--freeze", "sam_prompt_encoder"]
 SWEEPS: dict[str, dict[str, list[str]]] = {
     "1": {
         "f8": ["--freeze-image-encoder", "--clip-len", "8", "--lr", "3e-4", "--seed", "11"],
@@ -43,6 +45,15 @@ SWEEPS: dict[str, dict[str, list[str]]] = {
         "m8fast": [*FRESH_MEMORY, "--clip-len", "8", "--lr", "1e-3", "--seed", "25"],
         "m6mask": [*FRESH_MEMORY, "--clip-len", "6", "--lr", "7e-4", "--mask-prompt", "0.7", "--box-prompt", "0.15", "--seed", "26"],
         "m4dec": [*FRESH_MEMORY, "--reinit", "sam_mask_decoder", "--clip-len", "4", "--lr", "5e-4", "--seed", "27"],
+    },
+    # 3: the fresh memory path on batches of 8-frame clips (a GPU runs 16 clips for little
+    # more than the time of one), with the decoder learning or frozen (clicks kept).
+    "3": {
+        "b16": [*FRESH_MEMORY, *BATCHED, "--batch-size", "16", "--lr", "1.5e-3", "--seed", "31"],
+        "b16frz": [*FRESH_MEMORY, *BATCHED, *KEEP_CLICKS, "--batch-size", "16", "--lr", "1.5e-3", "--seed", "32"],
+        "b32": [*FRESH_MEMORY, *BATCHED, "--batch-size", "32", "--lr", "2e-3", "--seed", "33"],
+        "b32frz": [*FRESH_MEMORY, *BATCHED, *KEEP_CLICKS, "--batch-size", "32", "--lr", "2e-3", "--seed", "34"],
+        "b16aug": [*FRESH_MEMORY, *BATCHED, "--batch-size", "16", "--lr", "1.5e-3", "--augment", "--seed", "35"],
     },
 }
 

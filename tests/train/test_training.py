@@ -229,3 +229,22 @@ def test_batches_with_frozen_decoder(tiny_set: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot freeze"):
         train("sam2.1_hiera_t", tiny_set, tmp_path / "bad", TrainConfig(steps=1, freeze=("decoder",), progress=False), init="standin",
               device="cpu", **SMALL)
+
+
+def test_image_encoder_learns_at_its_own_rate(tiny_set: Path, tmp_path: Path) -> None:
+    """--image-encoder-lr moves the trunk by far less than the rest; a dotted --freeze
+    (image_encoder.neck) keeps just that part."""
+    from masklet.build import build_model
+
+    def change(trained: dict, start: dict, prefix: str) -> float:
+        return max(float((v - start[k]).abs().max()) for k, v in trained.items() if k.startswith(prefix))
+
+    start = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL).state_dict()
+    moved = {}
+    for name, encoder_lr in (("same", None), ("slow", 1e-6)):
+        cfg = TrainConfig(steps=2, lr=1e-3, clip_len=2, progress=False, freeze=("image_encoder.neck",), image_encoder_lr=encoder_lr)
+        trained = train("sam2.1_hiera_t", tiny_set, tmp_path / name, cfg, init="standin", device="cpu", **SMALL).model.state_dict()
+        assert change(trained, start, "image_encoder.neck.") == 0
+        moved[name] = (change(trained, start, "image_encoder.trunk."), change(trained, start, "memory_attention."))
+    assert moved["slow"][0] < 0.01 * moved["same"][0]
+    assert moved["slow"][1] == pytest.approx(moved["same"][1], rel=0.5)  # the rest learns as before

@@ -130,7 +130,10 @@ class TrainConfig:
     freeze_image_encoder: bool = False
     # Further submodules kept as they are (e.g. the prompt encoder and mask decoder while a
     # fresh memory path learns, so the answers to clicks stay exactly those of `init`).
-    freeze: tuple[str, ...] = ()
+    freeze: tuple[str, ...] = ()  # top-level names or dotted paths (image_encoder.neck)
+    # The image encoder's own peak learning rate (None: lr). Fine-tuning a trained encoder
+    # wants a rate far below that of freshly initialised modules.
+    image_encoder_lr: float | None = None
     seed: int = 0
     bf16: bool | None = None  # None: on where the hardware has bf16 (CUDA with bf16)
     save_every: int = 100
@@ -146,11 +149,14 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _check_submodules(model: torch.nn.Module, prefixes: tuple[str, ...], what: str) -> None:
-    names = {n for n, _ in model.named_children()}
-    unknown = sorted(set(prefixes) - names)
+def _check_submodules(model: torch.nn.Module, names: tuple[str, ...], what: str, nested: bool = False) -> None:
+    known = {n for n, _ in model.named_children()}
+    if nested:  # dotted paths too, e.g. image_encoder.neck
+        known |= {n for n, _ in model.named_modules() if n}
+    unknown = sorted(set(names) - known)
     if unknown:
-        raise ValueError(f"cannot {what} {unknown}: the model's submodules are {sorted(names)}")
+        hint = " (or a dotted path inside one, e.g. image_encoder.neck)" if nested else ""
+        raise ValueError(f"cannot {what} {unknown}: the model's submodules are {sorted(n for n, _ in model.named_children())}{hint}")
 
 
 def _reinit(model: torch.nn.Module, prefixes: tuple[str, ...], seed: int) -> None:
@@ -240,14 +246,22 @@ def train(
     sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob, cfg.augment)
     if cfg.embedding_norm is not None and not last.exists():
         _rescale_embedding(model, sampler, cfg.embedding_norm, cfg.seed)
-    _check_submodules(model, cfg.freeze, "freeze")
+    _check_submodules(model, cfg.freeze, "freeze", nested=True)
     for name in cfg.freeze + (("image_encoder",) if cfg.freeze_image_encoder else ()):
-        getattr(model, name).requires_grad_(False)
+        model.get_submodule(name).requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
+    groups: list[dict] = [{"params": params}]
+    if cfg.image_encoder_lr is not None:
+        encoder = {id(p) for p in model.image_encoder.parameters()}
+        groups = [
+            {"params": [p for p in params if id(p) not in encoder], "scale": 1.0},
+            {"params": [p for p in params if id(p) in encoder], "scale": cfg.image_encoder_lr / cfg.lr},
+        ]
+        groups = [g for g in groups if g["params"]]
     # Tiny gradients and Adam moments underflow to denormals, which are many times
     # slower on CPUs: flush them to zero; the fused AdamW kernel is faster still.
     torch.set_flush_denormal(True)
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     step = 0
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=True)
@@ -273,7 +287,7 @@ def train(
             terms = clip_losses(model, frames.to(model.device), masks.to(model.device), generator, cfg.prompts)
         loss = terms.total
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step)
+            group["lr"] = learning_rate(cfg, step) * group.get("scale", 1.0)
         optimizer.zero_grad(set_to_none=True)
         if loss.requires_grad:  # a one-frame clip of an absent object has nothing to learn
             loss.backward()
