@@ -1,4 +1,4 @@
-"""One training clip through the network, as in the SAM 2 recipe.
+"""Training clips through the network (one, or a batch together), as in the SAM 2 recipe.
 
 The first frame gets a prompt (its mask, a box or clicks, by sampled probabilities);
 every later frame is segmented from memory, and some get a corrective click sampled from
