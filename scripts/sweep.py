@@ -46,8 +46,9 @@ SWEEPS: dict[str, dict[str, list[str]]] = {
         "m6mask": [*FRESH_MEMORY, "--clip-len", "6", "--lr", "7e-4", "--mask-prompt", "0.7", "--box-prompt", "0.15", "--seed", "26"],
         "m4dec": [*FRESH_MEMORY, "--reinit", "sam_mask_decoder", "--clip-len", "4", "--lr", "5e-4", "--seed", "27"],
     },
-    # 3: the fresh memory path on batches of 8-frame clips (a GPU runs 16 clips for little
-    # more than the time of one), with the decoder learning or frozen (clicks kept).
+    # 3: stage 5 of scripts/train_nano.sh (a fresh memory path on batches of 8-frame clips)
+    # at GPU batch sizes, with the decoder learning or frozen (clicks kept). Start it from
+    # stage 4's weights (--init); the packaged ones already hold a trained memory path.
     "3": {
         "b16": [*FRESH_MEMORY, *BATCHED, "--batch-size", "16", "--lr", "1.5e-3", "--seed", "31"],
         "b16frz": [*FRESH_MEMORY, *BATCHED, *KEEP_CLICKS, "--batch-size", "16", "--lr", "1.5e-3", "--seed", "32"],
