@@ -67,17 +67,18 @@ def mask_losses(mask_logits: Tensor, iou_pred: Tensor, object_logits: Tensor, ta
         union = (pred | (target_m > 0.5)).flatten(2).sum(-1).float()
         actual_iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
     present = (target.flatten(1).sum(-1) > 0).float()  # (B,)
+    per_sample = LossTerms(
+        focal=focal[rows, best] * present,
+        dice=dice[rows, best] * present,
+        iou=(iou_pred[rows, best] - actual_iou[rows, best]).abs() * present,
+        object=F.binary_cross_entropy_with_logits(object_logits[:, 0], present, reduction="none"),
+    )
     if not reduce:
-        return LossTerms(
-            focal=focal[rows, best] * present,
-            dice=dice[rows, best] * present,
-            iou=(iou_pred[rows, best] - actual_iou[rows, best]).abs() * present,
-            object=F.binary_cross_entropy_with_logits(object_logits[:, 0], present, reduction="none"),
-        )
+        return per_sample
     denom = present.sum().clamp(min=1.0)
     return LossTerms(
-        focal=(focal[rows, best] * present).sum() / denom,
-        dice=(dice[rows, best] * present).sum() / denom,
-        iou=((iou_pred[rows, best] - actual_iou[rows, best]).abs() * present).sum() / denom,
-        object=F.binary_cross_entropy_with_logits(object_logits[:, 0], present),
+        focal=per_sample.focal.sum() / denom,
+        dice=per_sample.dice.sum() / denom,
+        iou=per_sample.iou.sum() / denom,
+        object=per_sample.object.mean(),
     )
