@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -115,3 +117,22 @@ def serve(nano_predictor) -> Iterator[Callable[..., str]]:
     for server, thread in running:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def png_bomb() -> Callable[[int, int], bytes]:
+    """png_bomb(width, height) -> a grey PNG of that size in a few hundred KB, built row by
+    row (never held whole): decoding it would take width x height bytes or more."""
+    return _png_bomb
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z, row, parts = zlib.compressobj(9), b"\x00" * (width + 1), []
+    for _ in range(height):
+        parts.append(z.compress(row))
+    parts.append(z.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")

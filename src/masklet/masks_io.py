@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .atomic import DIR_MODE, atomic_path
+from .errors import LimitError
 from .palette import PALETTE
 
 
@@ -59,19 +60,61 @@ def read_mask_png(path: str | os.PathLike, obj_id: int | None = None) -> np.ndar
             return np.asarray(img.convert("L")) > 127
     except FileNotFoundError:
         raise FileNotFoundError(f"mask file not found: {path}") from None
+    except Image.DecompressionBombError as exc:
+        raise LimitError(f"mask {path} is too large to open: {exc}") from None
     except OSError as exc:
         raise ValueError(f"cannot read mask {path}: {exc}") from None
 
 
-@contextmanager
-def output_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `path`; it becomes `path` only if the block
-    succeeds, replacing what was there. A failure leaves the earlier `path` untouched."""
+# Written into every output folder: only a folder holding it (or an empty one) is ever
+# replaced without --force.
+OUTPUT_MARK = ".masklet-output"
+
+
+class OutputRefused(ValueError):
+    """An output path that would destroy what masklet did not write (or an input)."""
+
+
+def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (), folder: bool = False, force: bool = False) -> None:
+    """Refuse an output that is, holds or lies inside one of the `inputs` (even with
+    `force`), and for a `folder`, an existing one that masklet did not write and is not
+    empty (unless `force`)."""
     path = Path(path)
+    target = path.resolve()
+    for given in inputs:
+        source = Path(given).resolve()
+        if target == source or source.is_relative_to(target) or target.is_relative_to(source):
+            relation = "is" if target == source else "holds" if source.is_relative_to(target) else "lies inside"
+            raise OutputRefused(f"output {path} {relation} the input {given}: masklet never writes into or over its input; "
+                                f"choose another output path")
+    if not folder or not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir() or path.is_symlink():
+        raise OutputRefused(f"output folder {path} exists and is not a folder: choose another path")
+    entries = list(path.iterdir())
+    if force or not entries or (path / OUTPUT_MARK).is_file():
+        return
+    shown = ", ".join(sorted(e.name for e in entries)[:3]) + (", ..." if len(entries) > 3 else "")
+    raise OutputRefused(f"output folder {path} exists and holds files masklet did not write ({shown}): masklet replaces "
+                        f"only an empty folder or one it wrote; choose another -o, or add --force to replace it")
+
+
+@contextmanager
+def output_folder(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (), force: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; it becomes `path` only if the block
+    succeeds, replacing what was there. A failure leaves the earlier `path` untouched.
+
+    What may be replaced is checked first and again at the end (`check_output`); the
+    folder is marked as masklet's, so a later run may replace it.
+    """
+    path = Path(path)
+    check_output(path, inputs, folder=True, force=force)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
     try:
         yield tmp
+        (tmp / OUTPUT_MARK).write_text("written by masklet; a later run may replace this folder\n")
+        check_output(path, inputs, folder=True, force=force)  # the folder may have changed meanwhile
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

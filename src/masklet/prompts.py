@@ -7,6 +7,7 @@ and `apply_prompt` hands one to a video predictor.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import LimitError
 from .inference.session import VideoSession
 from .inference.video_predictor import FrameMasks, VideoPredictor
 from .masks_io import read_mask_png
 
+MAX_POINTS = 1000  # clicks per object and frame: each is a token every decoder layer attends over
 
 @dataclass
 class Prompt:
@@ -30,9 +33,11 @@ class Prompt:
     box: tuple[float, float, float, float] | None = None  # x1, y1, x2, y2
     mask: np.ndarray | None = None  # (H, W) bool
 
-    def check(self, num_frames: int, height: int, width: int) -> None:
-        """Raise ValueError/IndexError naming what does not fit this video."""
+    def check(self, num_frames: int, height: int, width: int, max_points: int = MAX_POINTS) -> None:
+        """Raise ValueError/IndexError (LimitError for too many points) naming what does not fit this video."""
         where = f"object {self.obj_id} on frame {self.frame}"
+        if len(self.points) > max_points:
+            raise LimitError(f"{where}: {len(self.points)} points; the limit is {max_points} points per object and frame")
         if not 0 <= self.frame < num_frames:
             raise IndexError(f"frame {self.frame} out of range: the video has {num_frames} frames (0..{num_frames - 1})")
         if not 1 <= self.obj_id <= 255:
@@ -46,17 +51,33 @@ class Prompt:
                 raise ValueError(f"{where}: point ({x:g}, {y:g}) lies outside the {width}x{height} frame")
         if self.box is not None:
             x1, y1, x2, y2 = self.box
+            if not all(math.isfinite(v) for v in self.box):
+                raise ValueError(f"{where}: box {self.box} has a coordinate that is not a finite number")
             if not (x1 < x2 and y1 < y2):
                 raise ValueError(f"{where}: box {self.box} must be x1,y1,x2,y2 with x1 < x2 and y1 < y2")
+            if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+                raise ValueError(f"{where}: box {self.box} lies outside the {width}x{height} frame")
+        if self.mask is not None and self.mask.shape != (height, width):
+            h, w = self.mask.shape[:2] if self.mask.ndim >= 2 else (0, 0)
+            raise ValueError(f"{where}: the mask is {w}x{h}, the video {width}x{height}: give a mask of the video's size")
 
 
-def apply_prompt(predictor: VideoPredictor, session: VideoSession, prompt: Prompt, clear_old_points: bool = True) -> FrameMasks:
+def apply_prompt(
+    predictor: VideoPredictor, session: VideoSession, prompt: Prompt, clear_old_points: bool = True, max_points: int = MAX_POINTS
+) -> FrameMasks:
     """Give a prompt to the predictor; the masks of every object on that frame come back.
 
     A box always starts the object's prompts on that frame afresh (SAM 2 takes a box only
-    before any click); clicks without a box add to earlier ones unless `clear_old_points`.
+    before any click); clicks without a box add to earlier ones unless `clear_old_points`,
+    and the sum is held to `max_points`.
     """
-    prompt.check(session.num_frames, session.video_height, session.video_width)
+    prompt.check(session.num_frames, session.video_height, session.video_width, max_points)
+    if prompt.points and not clear_old_points and prompt.box is None and prompt.obj_id in session.objects:
+        old = session.objects[prompt.obj_id].points.get(prompt.frame)
+        held = 0 if old is None else int((old.labels < 2).sum())  # box corners (labels 2, 3) are not clicks
+        if held + len(prompt.points) > max_points:
+            raise LimitError(f"object {prompt.obj_id} on frame {prompt.frame}: {held} points already and {len(prompt.points)} more; "
+                             f"the limit is {max_points} points per object and frame (clear the old points first)")
     if prompt.mask is not None:
         return predictor.add_mask(session, prompt.frame, prompt.obj_id, prompt.mask)
     points = np.array(prompt.points, dtype=np.float32).reshape(-1, 2) if prompt.points else None

@@ -24,20 +24,47 @@ def rle_encode(mask: np.ndarray) -> dict[str, object]:
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": _compress(counts)}
 
 
-def rle_decode(rle: dict[str, object]) -> np.ndarray:
-    """The boolean (H, W) mask of a COCO RLE (compressed string or list of counts)."""
-    try:
-        h, w = (int(v) for v in rle["size"])  # type: ignore[index, union-attr]
-        counts = rle["counts"]  # type: ignore[index]
-    except (KeyError, TypeError, ValueError):
-        raise ValueError('an RLE is {"size": [H, W], "counts": ...}') from None
+def rle_decode(rle: object, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """The boolean (H, W) mask of a COCO RLE (compressed string or list of counts).
+
+    With `shape`, the RLE's size must equal it: checked before anything is decoded, so a
+    small RLE claiming a huge size costs nothing. Any malformed RLE is a ValueError.
+    """
+    h, w = rle_size(rle)
+    if shape is not None and (h, w) != tuple(shape):
+        raise ValueError(f"mask is {w}x{h}, the frame {shape[1]}x{shape[0]}: give a mask of the frame's size")
+    counts = rle["counts"]  # type: ignore[index]
     if isinstance(counts, bytes):
-        counts = counts.decode("ascii")
-    runs = _decompress(counts) if isinstance(counts, str) else np.asarray([int(c) for c in counts], dtype=np.int64)  # type: ignore[union-attr]
+        try:
+            counts = counts.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError("RLE counts bytes are not ASCII") from None
+    if isinstance(counts, str):
+        runs = _decompress(counts)
+    elif isinstance(counts, list) and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in counts):
+        if any(not 0 <= c <= h * w for c in counts):
+            raise ValueError(f"RLE counts must lie in 0..{h * w} (the {w}x{h} mask's pixels)")
+        runs = np.asarray(counts, dtype=np.int64)
+    else:
+        raise ValueError("RLE counts must be a compressed string or a list of non-negative integers")
     if int(runs.sum()) != h * w or (runs.size and int(runs.min()) < 0):
         raise ValueError(f"RLE counts cover {int(runs.sum())} pixels, not {h}x{w}")
     values = np.arange(len(runs)) % 2 == 1
     return np.repeat(values, runs).reshape((h, w), order="F")
+
+
+def rle_size(rle: object) -> tuple[int, int]:
+    """(H, W) of a COCO RLE, read without decoding it."""
+    try:
+        h, w = rle["size"]  # type: ignore[index]
+        counts = rle["counts"]  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError('an RLE is {"size": [H, W], "counts": ...}') from None
+    if counts is None:
+        raise ValueError("RLE counts are missing (null)")
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in (h, w)):
+        raise ValueError(f'RLE size must be [H, W], two non-negative integers; got {str(rle["size"])[:40]}')  # type: ignore[index]
+    return int(h), int(w)
 
 
 # Each value is written as 5-bit groups, least significant first, in as few groups as hold
@@ -65,9 +92,14 @@ def _compress(counts: np.ndarray) -> str:
 
 
 def _decompress(text: str) -> np.ndarray:
-    c = np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
+    try:
+        c = np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
+    except UnicodeEncodeError:
+        raise ValueError("RLE counts string is not ASCII") from None
     if c.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if int(c.min()) < 0 or int(c.max()) > 63:
+        raise ValueError("RLE counts string holds characters outside the COCO alphabet ('0'..'o')")
     last = (c & 0x20) == 0  # the final group of each value
     ends = np.flatnonzero(last)
     if ends.size == 0 or ends[-1] != c.size - 1:

@@ -190,7 +190,7 @@ def test_bearer_token(serve, shared_data: Path) -> None:
     assert httpx.get(base + "/api/info").status_code == 401
     assert httpx.get(base + "/api/info", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert httpx.get(base + "/api/info", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-    assert httpx.get(base + "/api/info?token=s3cret").status_code == 200  # download links
+    assert httpx.get(base + "/api/info?token=s3cret").status_code == 401  # only download links take ?token=
     assert httpx.get(base + "/").status_code == 200  # the page itself is public; its API calls carry the token
 
 

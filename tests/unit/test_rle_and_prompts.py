@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from masklet.masks_io import label_map, output_folder, read_mask_png, save_label_png
+from masklet.masks_io import OUTPUT_MARK, label_map, output_folder, read_mask_png, save_label_png
 from masklet.prompts import load_prompts_file, parse_point, prompts_from_args, split_target
 from masklet.rle import rle_decode, rle_encode
 
@@ -36,13 +36,13 @@ def test_output_folder_replaces_only_on_success(tmp_path: Path) -> None:
     with output_folder(out) as tmp:
         save_label_png(label_map([1, 2], np.stack([np.eye(4, dtype=bool), np.fliplr(np.eye(4, dtype=bool))])), tmp / "00000.png")
         assert not out.exists()  # not there until complete
-    assert sorted(p.name for p in out.iterdir()) == ["00000.png"]
+    assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARK, "00000.png"]  # the mark: masklet wrote it
     assert set(np.unique(np.asarray(__import__("PIL.Image").Image.open(out / "00000.png")))) == {0, 1, 2}
     with pytest.raises(RuntimeError):
         with output_folder(out) as tmp:
             (tmp / "00000.png").write_bytes(b"half")
             raise RuntimeError("failed half-way")
-    assert sorted(p.name for p in out.iterdir()) == ["00000.png"] and (out / "00000.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARK, "00000.png"] and (out / "00000.png").read_bytes()[:4] == b"\x89PNG"
     assert [p.name for p in tmp_path.iterdir()] == ["masks"]  # no leftovers
 
 
@@ -101,3 +101,31 @@ def test_prompt_text_forms(tmp_path: Path) -> None:
     f.write_text('[{"points": [[1, 2]], "labels": [1, 1]}]')
     with pytest.raises(ValueError, match="one label"):
         load_prompts_file(f)
+
+
+def test_rle_decode_checks_the_size_first_and_refuses_malformed_counts() -> None:
+    with pytest.raises(ValueError, match="mask is 40000x40000, the frame 960x540"):
+        rle_decode({"size": [40000, 40000], "counts": [0, 1_600_000_000]}, shape=(540, 960))
+    good = rle_encode(np.eye(5, dtype=bool))
+    assert np.array_equal(rle_decode(good, shape=(5, 5)), np.eye(5, dtype=bool))
+    for bad in ({"size": [5, 5], "counts": "!!"}, {"size": [5, 5], "counts": "é"}, {"size": [5, 5], "counts": [1, "a"]},
+                {"size": [5, 5], "counts": None}, {"size": [5, 5], "counts": 3}, {"size": [5, 5], "counts": [2**70]},
+                {"size": [5, 5], "counts": [True]}, {"size": [5, 5.5], "counts": [25]}, {"size": "ab", "counts": [1]},
+                {"counts": [1]}, [1, 2], {"size": [5, 5], "counts": "PPPP"}):
+        with pytest.raises(ValueError):
+            rle_decode(bad)
+
+
+def test_prompts_are_checked_against_the_frame() -> None:
+    from masklet.errors import LimitError
+    from masklet.prompts import Prompt
+
+    Prompt(points=[(1.0, 1.0)] * 1000, labels=[1] * 1000).check(1, 100, 100)
+    with pytest.raises(LimitError, match="1001 points; the limit is 1000"):
+        Prompt(points=[(1.0, 1.0)] * 1001, labels=[1] * 1001).check(1, 100, 100)
+    for box in ((0, 0, float("inf"), 5), (0, float("nan"), 5, 5), (200, 200, 300, 300), (-9, -9, -1, -1)):
+        with pytest.raises(ValueError, match="box"):
+            Prompt(box=box).check(1, 100, 100)
+    Prompt(box=(-10, -10, 50, 50)).check(1, 100, 100)  # partly outside: kept as given
+    with pytest.raises(ValueError, match="mask is 20x10, the video 100x50"):
+        Prompt(mask=np.ones((10, 20), bool)).check(1, 50, 100)

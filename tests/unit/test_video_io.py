@@ -62,3 +62,63 @@ def test_frame_loader_prepares_and_caches() -> None:
     assert loader[1] is x  # cached
     loader[2], loader[3]
     assert loader[1] is not x  # evicted: the cache is bounded
+
+
+def test_sizes_are_checked_from_headers_before_decoding(tmp_path: Path, shared_data: Path, png_bomb) -> None:
+    from PIL import Image
+
+    from masklet.errors import LimitError, OutsideRoot
+
+    with pytest.raises(LimitError, match="960x540 .*the limit is 100,000 pixels"):
+        open_video(shared_data / "videos" / "bedroom.mp4", max_pixels=100_000)
+    with pytest.raises(LimitError, match="200 frames; the limit is 50"):
+        open_video(shared_data / "videos" / "bedroom.mp4", max_frames=50)
+    # A container that does not say its frame count is counted only up to the limit.
+    import av
+
+    with av.open(str(tmp_path / "count.mkv"), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height = 32, 32
+        for _ in range(60):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
+        out.mux(stream.encode())
+    with pytest.raises(LimitError, match="more than 50 frames; the limit is 50"):
+        open_video(tmp_path / "count.mkv", max_frames=50)
+    assert open_video(tmp_path / "count.mkv", max_frames=60).num_frames == 60
+    with pytest.raises(LimitError, match="200 frames; the limit is 50"):
+        open_video(shared_data / "videos" / "bedroom", max_frames=50)
+    (tmp_path / "big.png").write_bytes(png_bomb(30000, 30000))
+    with pytest.raises(LimitError, match="big.png"):
+        open_video(tmp_path / "big.png")  # PIL's own limit when none is given
+    # One frame of a folder larger than the first is refused before it is decoded.
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    Image.new("RGB", (64, 48)).save(folder / "00000.jpg")
+    Image.new("RGB", (640, 480)).save(folder / "00001.jpg")
+    src = open_video(folder, max_pixels=64 * 48)
+    assert src.frame(0).shape == (48, 64, 3)
+    with pytest.raises(VideoError, match="00001.jpg is 640x480, unlike the first frame's 64x48"):
+        src.frame(1)
+    # Every frame must resolve under the root.
+    (folder / "00001.jpg").unlink()
+    (folder / "00001.jpg").symlink_to(shared_data / "videos" / "bedroom" / "00000.jpg")
+    with pytest.raises(OutsideRoot, match="00001.jpg"):
+        open_video(folder, root=folder)
+    (folder / "00001.jpg").unlink()
+    (folder / "00001.jpg").symlink_to(folder / "00000.jpg")
+    assert open_video(folder, root=folder).frame(1).shape == (48, 64, 3)  # a link inside the root is fine
+
+
+def test_a_video_file_decodes_one_reader_at_a_time_and_closes(shared_data: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    src = open_video(shared_data / "videos" / "bedroom.mp4")
+    alone = {t: src.frame(t) for t in (3, 90, 150, 40)}
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(src.frame, [3, 90, 150, 40] * 6))
+    assert all(np.array_equal(f, alone[t]) for f, t in zip(together, [3, 90, 150, 40] * 6))
+    with src:
+        pass  # a context manager closes it
+    with pytest.raises(VideoError, match="closed"):
+        src.frame(0)
+    src.close()  # twice is fine

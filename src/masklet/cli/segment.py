@@ -29,6 +29,7 @@ def segment(image: Path, points: tuple[str, ...], box: str | None, output: Path,
     from ..atomic import atomic_path
     from ..inference.image_predictor import ImagePredictor
     from ..inference.video_io import read_image
+    from ..masks_io import OutputRefused, check_output
     from ..overlay import overlay as draw
     from ..prompts import parse_box, parse_point
 
@@ -42,6 +43,12 @@ def segment(image: Path, points: tuple[str, ...], box: str | None, output: Path,
         box_xyxy = parse_box(box) if box is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--box") from None
+    try:
+        for path in (output, overlay):
+            if path is not None:
+                check_output(path, [image])
+    except OutputRefused as exc:
+        raise click.UsageError(str(exc)) from None
     frame = read_image(image)
     h, w = frame.shape[:2]
     for x, y, _ in clicks:

@@ -34,26 +34,41 @@ PREFIX_HELP = "; prefix OBJ@FRAME: for another object or frame, e.g. 2@30:640,40
 @click.option("--start", type=click.IntRange(min=0), default=None, help="frame to propagate from (default: the first prompted)")
 @click.option("--max-frames", type=click.IntRange(min=0), default=None, help="track at most this many frames past the start")
 @model_options
+@click.option("--force", is_flag=True,
+              help="replace an existing -o folder even if masklet did not write it (never the input)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bars, nothing but errors")
 def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: tuple[str, ...], masks: tuple[str, ...],
           prompts_file: Path | None, output: Path | None, overlay: Path | None, rle: Path | None, reverse: bool, both: bool,
           start: int | None, max_frames: int | None, model_name: str, checkpoint: str | None, device: str | None, speed: str,
-          quiet: bool) -> None:
+          force: bool, quiet: bool) -> None:
     """Track objects through VIDEO (an MP4 or a folder of JPEG frames) from prompts on any frames."""
     from ..inference.video_io import open_video
     from ..inference.video_predictor import VideoPredictor
-    from ..prompts import apply_prompt, load_prompts_file, prompts_from_args
+    from ..masks_io import OutputRefused, check_output
+    from ..prompts import apply_prompt, load_prompts_file, prompts_from_args, split_target
 
     if output is None and overlay is None and rle is None:
         raise click.UsageError("nothing to write: give -o OUTDIR, --overlay OUT.mp4 and/or --rle OUT.json")
     if reverse and both:
         raise click.UsageError("--reverse and --both exclude each other")
+    inputs = [video, *([prompts_file] if prompts_file else []), *(split_target(m, obj_id, frame)[2] for m in masks)]
+    try:
+        if output is not None:
+            check_output(output, inputs, folder=True, force=force)
+        for path in (overlay, rle):
+            if path is not None:
+                check_output(path, inputs)
+    except OutputRefused as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         prompts = prompts_from_args(points, boxes, masks, obj_id, frame)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         raise click.BadParameter(str(exc), param_hint="--point/--box/--mask") from None
     if prompts_file is not None:
-        prompts += load_prompts_file(prompts_file)
+        try:
+            prompts += load_prompts_file(prompts_file)
+        except (ValueError, FileNotFoundError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--prompts") from None
     if not prompts:
         raise click.UsageError("no prompts: give --point, --box, --mask or --prompts")
     source = open_video(video)
@@ -74,7 +89,8 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
     direction = "both" if both else "backward" if reverse else "forward"
     if start is None:
         start = max(p.frame for p in prompts) if direction == "backward" else min(p.frame for p in prompts)
-    written = run_tracking(predictor, session, source, direction, start, max_frames, output, overlay, rle, quiet)
+    written = run_tracking(predictor, session, source, direction, start, max_frames, output, overlay, rle, quiet,
+                           inputs=inputs, force=force)
     if not quiet:
         outputs = [str(p) for p in (output, overlay, rle) if p is not None]
         click.echo(f"tracked {len(session.obj_ids)} object(s) over {written} frames: wrote {', '.join(outputs)}")
@@ -88,8 +104,9 @@ def frames_to_visit(num_frames: int, direction: str, start: int, max_frames: int
 
 
 def run_tracking(predictor, session, source, direction: str, start: int, max_frames: int | None,
-                 output: Path | None, overlay: Path | None, rle: Path | None, quiet: bool) -> int:
-    """Propagate and write the outputs; each appears only once complete."""
+                 output: Path | None, overlay: Path | None, rle: Path | None, quiet: bool,
+                 inputs: tuple | list = (), force: bool = False) -> int:
+    """Propagate and write the outputs; each appears only once complete, never over `inputs`."""
     from tqdm import tqdm
 
     from ..atomic import atomic_path
@@ -99,7 +116,7 @@ def run_tracking(predictor, session, source, direction: str, start: int, max_fra
     from ..rle import rle_encode
 
     with ExitStack() as stack:
-        folder = stack.enter_context(output_folder(output)) if output is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        folder = stack.enter_context(output_folder(output, inputs, force)) if output is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         rle_frames = {}
         total = frames_to_visit(source.num_frames, direction, start, max_frames)
         bar = tqdm(desc=f"track {direction}", unit="frame", disable=quiet, total=total)

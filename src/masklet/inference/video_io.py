@@ -9,6 +9,7 @@ normalised with the ImageNet mean and std.
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ..errors import LimitError, OutsideRoot
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".JPG", ".JPEG")
@@ -44,32 +46,94 @@ class FrameSource:
         if not isinstance(index, (int, np.integer)) or not 0 <= index < self.num_frames:
             raise IndexError(f"frame index {index} out of range: the video has {self.num_frames} frames (0..{self.num_frames - 1})")
 
+    def close(self) -> None:
+        """Release what the source holds open (a decoder, a file); reading after it fails."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse a frame size over `max_pixels` (before anything is decoded)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise LimitError(f"{name} is {width}x{height} ({width * height:,} pixels); the limit is {max_pixels:,} pixels a frame")
+
+
+def check_frames(name: str, count: int, max_frames: int | None, more: bool = False) -> None:
+    """Refuse a video longer than `max_frames`."""
+    if max_frames is not None and count > max_frames:
+        raise LimitError(f"{name} has {'more than ' if more else ''}{count - 1 if more else count} frames; the limit is {max_frames}")
+
+
+def check_under(path: Path, root: Path | None) -> Path:
+    """`path` resolved (links followed), refused if that lies outside `root`."""
+    resolved = path.resolve()
+    if root is not None and not resolved.is_relative_to(root.resolve()):
+        raise OutsideRoot(f"{path.name} is a link to a file outside the data root; it is not read")
+    return resolved
+
+
+def image_size(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[int, int]:
+    """(width, height) of an image file from its header, refused over `max_pixels`."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except Image.DecompressionBombError as exc:
+        raise LimitError(f"{Path(path).name} is too large to open: {exc}") from None
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise VideoError(f"cannot read image {Path(path).name}: {exc}") from None
+    check_pixels(Path(path).name, width, height, _pixel_limit(max_pixels))
+    return width, height
+
+
+def _pixel_limit(max_pixels: int | None) -> int | None:
+    """The limit given, or else PIL's own: the size it refuses to decode at all."""
+    if max_pixels is not None:
+        return max_pixels
+    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
+
 
 class JpegFolderSource(FrameSource):
     """A folder of JPEG frames, ordered by the number in their names (00000.jpg, ...)."""
 
-    def __init__(self, folder: str | os.PathLike) -> None:
+    def __init__(
+        self, folder: str | os.PathLike, max_pixels: int | None = None, max_frames: int | None = None, root: Path | None = None
+    ) -> None:
         folder = Path(folder)
         paths = [p for p in folder.iterdir() if p.suffix in JPEG_SUFFIXES]
         if not paths:
             raise VideoError(f"no JPEG frames (*.jpg, *.jpeg) in folder {folder}")
+        check_frames(folder.name, len(paths), max_frames)
         try:
             paths.sort(key=lambda p: int(p.stem))
         except ValueError:
             paths.sort(key=lambda p: p.name)  # not all numeric: name order
+        self.root = root  # every frame must resolve under it (links included)
+        for p in paths:
+            check_under(p, root)
         self.paths = paths
         self.num_frames = len(paths)
-        try:
-            with Image.open(paths[0]) as first:
-                self.width, self.height = first.size
-        except OSError as exc:
-            raise VideoError(f"cannot read frame {paths[0]}: {exc}") from exc
+        self.max_pixels = max_pixels
+        self.width, self.height = image_size(paths[0], max_pixels)
 
     def frame(self, index: int) -> np.ndarray:
         self.check_index(index)
+        path = check_under(self.paths[index], self.root)  # again: a link may have changed since
         try:
-            with Image.open(self.paths[index]) as img:
+            with Image.open(path) as img:
+                # Each frame's header is checked before decoding: one huge frame in a folder
+                # of small ones must not be decoded.
+                if img.size != (self.width, self.height):
+                    raise VideoError(f"frame {self.paths[index].name} is {img.size[0]}x{img.size[1]}, "
+                                     f"unlike the first frame's {self.width}x{self.height}")
                 return np.asarray(img.convert("RGB"))
+        except Image.DecompressionBombError as exc:
+            raise LimitError(f"frame {self.paths[index].name} is too large to open: {exc}") from None
         except OSError as exc:
             raise VideoError(f"cannot read frame {self.paths[index]}: {exc}") from exc
 
@@ -77,18 +141,46 @@ class JpegFolderSource(FrameSource):
 class VideoFileSource(FrameSource):
     """A video file decoded with PyAV; frames located by their presentation timestamps."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, max_pixels: int | None = None, max_frames: int | None = None) -> None:
         import av
 
         self.path = Path(path)
+        # A container and its decoder are not thread-safe: every use holds this lock.
+        self._lock = threading.Lock()
         try:
             self._container = av.open(str(self.path))
-            self._stream = self._container.streams.video[0]
-        except (av.FFmpegError, IndexError, OSError) as exc:
+        except (av.FFmpegError, OSError) as exc:
             raise VideoError(f"cannot open video {self.path}: {exc}") from exc
-        # One pass over the packets (no decoding) lists every frame's timestamp.
         try:
-            pts = [p.pts for p in self._container.demux(self._stream) if p.pts is not None and p.size > 0]
+            self._index_frames(max_pixels, max_frames)
+        except BaseException:
+            self._container.close()
+            raise
+        self._decoder = None
+        self._next_index = -1
+
+    def _index_frames(self, max_pixels: int | None, max_frames: int | None) -> None:
+        import av
+
+        if not self._container.streams.video:
+            raise VideoError(f"{self.path} holds no video stream")
+        self._stream = self._container.streams.video[0]
+        # Sizes from the stream's header, checked before any packet is read.
+        self.width = self._stream.codec_context.width
+        self.height = self._stream.codec_context.height
+        if self.width <= 0 or self.height <= 0:
+            raise VideoError(f"video {self.path} does not say its frame size")
+        check_pixels(self.path.name, self.width, self.height, max_pixels)
+        if self._stream.frames:
+            check_frames(self.path.name, self._stream.frames, max_frames)
+        # One pass over the packets (no decoding) lists every frame's timestamp.
+        pts = []
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.pts is not None and packet.size > 0:
+                    pts.append(packet.pts)
+                    if max_frames is not None and len(pts) > max_frames:
+                        check_frames(self.path.name, len(pts), max_frames, more=True)
         except av.FFmpegError as exc:
             raise VideoError(f"video {self.path} is corrupt: {exc}") from exc
         if not pts:
@@ -96,11 +188,7 @@ class VideoFileSource(FrameSource):
         self._pts = sorted(pts)
         self._index_of = {p: i for i, p in enumerate(self._pts)}
         self.num_frames = len(self._pts)
-        self.width = self._stream.codec_context.width
-        self.height = self._stream.codec_context.height
         self.fps = float(self._stream.average_rate or self._stream.guessed_rate or 30.0)
-        self._decoder = None
-        self._next_index = -1
 
     def _seek(self, index: int) -> None:
         self._container.seek(self._pts[index], stream=self._stream, backward=True, any_frame=False)
@@ -108,9 +196,15 @@ class VideoFileSource(FrameSource):
         self._next_index = -1  # unknown until a frame is seen
 
     def frame(self, index: int) -> np.ndarray:
+        self.check_index(index)
+        with self._lock:
+            if self._container is None:
+                raise VideoError(f"video {self.path.name} is closed")
+            return self._decode(index)
+
+    def _decode(self, index: int) -> np.ndarray:
         import av
 
-        self.check_index(index)
         target = self._pts[index]
         # Sequential reads continue the decoder; anything else seeks to a keyframe first.
         if self._decoder is None or not (0 <= self._next_index <= index <= self._next_index + 30):
@@ -132,7 +226,11 @@ class VideoFileSource(FrameSource):
         raise VideoError(f"frame {index} of {self.path} could not be decoded")
 
     def close(self) -> None:
-        self._container.close()
+        with self._lock:
+            if self._container is not None:
+                self._decoder = None
+                self._container.close()
+                self._container = None
 
 
 class ArraySource(FrameSource):
@@ -188,8 +286,18 @@ class StreamSource(FrameSource):
         return self._frames[index]
 
 
-def open_video(video: str | os.PathLike | list | np.ndarray | FrameSource) -> FrameSource:
-    """A FrameSource for a JPEG folder, a video file, frames in memory, or a source itself."""
+def open_video(
+    video: str | os.PathLike | list | np.ndarray | FrameSource,
+    max_pixels: int | None = None,
+    max_frames: int | None = None,
+    root: Path | None = None,
+) -> FrameSource:
+    """A FrameSource for a JPEG folder, a video file, frames in memory, or a source itself.
+
+    Sizes are read from headers and checked against `max_pixels` (per frame) and
+    `max_frames` before anything is decoded (LimitError); with `root`, every file read
+    must resolve under it (OutsideRoot).
+    """
     if isinstance(video, FrameSource):
         return video
     if isinstance(video, (list, tuple, np.ndarray)):
@@ -198,19 +306,27 @@ def open_video(video: str | os.PathLike | list | np.ndarray | FrameSource) -> Fr
     if not path.exists():
         raise FileNotFoundError(f"video not found: {path} (give an MP4 file or a folder of JPEG frames)")
     if path.is_dir():
-        return JpegFolderSource(path)
+        return JpegFolderSource(path, max_pixels, max_frames, root)
+    check_under(path, root)
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return ArraySource([read_image(path)])  # a still image is a one-frame video
-    return VideoFileSource(path)
+        return ArraySource([read_image(path, max_pixels)])  # a still image is a one-frame video
+    return VideoFileSource(path, max_pixels, max_frames)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB, or a VideoError naming the file."""
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB, or a VideoError naming the file.
+
+    The size in its header is checked first (against `max_pixels`, or PIL's own limit),
+    so an image that would not fit in memory is refused before it is decoded.
+    """
+    image_size(path, max_pixels)
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
     except FileNotFoundError:
         raise
+    except Image.DecompressionBombError as exc:
+        raise LimitError(f"{Path(path).name} is too large to open: {exc}") from None
     except (OSError, ValueError) as exc:
         raise VideoError(f"cannot read image {path}: {exc}") from None
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -11,23 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import LimitError, SessionsFull
 from ..inference.session import VideoSession
 from ..inference.video_io import FrameSource
 from ..inference.video_predictor import FrameMasks
 from ..masks_io import label_map
 from ..rle import rle_decode, rle_encode
 
-
-class LimitError(Exception):
-    """A request beyond what the service allows (size, frames, resolution): HTTP 413."""
-
-    status = 413
-
-
-class SessionsFull(LimitError):
-    """The service holds its maximum of sessions: HTTP 429."""
-
-    status = 429
+__all__ = ["LimitError", "Session", "SessionStore", "SessionsFull", "make_workdir"]
 
 
 @dataclass
@@ -42,6 +36,9 @@ class Session:
     folder: Path  # uploads and rendered files; removed with the session
     lock: threading.Lock = field(default_factory=threading.Lock)  # one model call at a time per session
     cancel: threading.Event = field(default_factory=threading.Event)
+    propagating: bool = False  # set and cleared on the event loop's thread only
+    # results and areas are written by a model call while downloads read them.
+    results_lock: threading.Lock = field(default_factory=threading.Lock)
     last_used: float = field(default_factory=time.monotonic)
     object_names: dict[int, str] = field(default_factory=dict)
     results: dict[int, dict[int, dict]] = field(default_factory=dict)  # frame -> obj_id -> COCO RLE
@@ -56,8 +53,9 @@ class Session:
         `changed`: the only object whose mask can differ from the one kept for this frame
         (a click changes only its own object), so the others' encodings are reused.
         """
-        kept = self.results.get(masks.frame_idx, {})
-        kept_areas = self.areas.get(masks.frame_idx, {})
+        with self.results_lock:
+            kept = self.results.get(masks.frame_idx, {})
+            kept_areas = self.areas.get(masks.frame_idx, {})
         frame, areas = {}, {}
         for i, obj_id in enumerate(masks.obj_ids):
             if changed is not None and obj_id != changed and obj_id in kept and obj_id in kept_areas:
@@ -65,7 +63,8 @@ class Session:
                 continue
             m = (masks.mask(i)[0] > 0).cpu().numpy()
             frame[obj_id], areas[obj_id] = rle_encode(m), int(np.count_nonzero(m))
-        self.results[masks.frame_idx], self.areas[masks.frame_idx] = frame, areas
+        with self.results_lock:
+            self.results[masks.frame_idx], self.areas[masks.frame_idx] = frame, areas
         return [{"obj_id": i, "rle": frame[i], "area": areas[i]} for i in masks.obj_ids]
 
     def info(self) -> dict:
@@ -81,12 +80,35 @@ class Session:
             "frames_with_masks": len(self.results),
         }
 
+    def frames_with_masks(self) -> list[int]:
+        with self.results_lock:
+            return sorted(self.results)
+
+    def frame_results(self, frame_idx: int) -> dict[int, dict]:
+        """The frame's latest masks: obj_id -> COCO RLE (a copy)."""
+        with self.results_lock:
+            return dict(self.results.get(frame_idx, {}))
+
+    def forget_object(self, obj_id: int) -> None:
+        with self.results_lock:
+            for frame in (*self.results.values(), *self.areas.values()):
+                frame.pop(obj_id, None)
+        self.object_names.pop(obj_id, None)
+
     def label_map(self, frame_idx: int) -> np.ndarray:
         """The frame's masks as one (H, W) map of object ids (0 where none)."""
-        masks = self.results.get(frame_idx, {})
+        masks = self.frame_results(frame_idx)
         if not masks:
             return np.zeros((self.source.height, self.source.width), dtype=np.uint8)
         return label_map(list(masks), np.stack([rle_decode(r) for r in masks.values()]))
+
+    def close(self) -> None:
+        """Stop its work, free its state, close its video and remove its files."""
+        self.cancel.set()
+        with self.lock:  # let a running model call finish first
+            self.state.clear()
+            self.source.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class SessionStore:
@@ -133,10 +155,7 @@ class SessionStore:
             session = self._sessions.pop(session_id, None)
         if session is None:
             return False
-        session.cancel.set()
-        with session.lock:  # let a running model call finish before freeing its state
-            session.state.clear()
-        shutil.rmtree(session.folder, ignore_errors=True)
+        session.close()
         return True
 
     def expire(self) -> list[str]:
@@ -150,3 +169,55 @@ class SessionStore:
     def clear(self) -> None:
         for session_id in self.ids():
             self.remove(session_id)
+
+
+# -- the service's folder on disk ------------------------------------------------------
+
+WORKDIR_MARK = ".masklet-serve"  # in each server's folder: who made it, so stale ones can go
+
+
+def make_workdir(parent: Path | None = None) -> Path:
+    """A fresh folder for this server's sessions under `parent` (default: one per user in
+    the temporary folder), after removing the folders of servers that are gone (killed
+    with -9, say). Only folders holding masklet's mark are ever removed."""
+    if parent is None:
+        parent = Path(tempfile.gettempdir()) / f"masklet-serve-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_workdirs(parent)
+    folder = Path(tempfile.mkdtemp(dir=parent, prefix=f"{os.getpid()}-"))
+    (folder / WORKDIR_MARK).write_text(json.dumps({"pid": os.getpid(), "started": _process_start(os.getpid())}))
+    return folder
+
+
+def remove_stale_workdirs(parent: Path) -> list[Path]:
+    """Remove the marked folders under `parent` whose server process no longer runs."""
+    removed = []
+    for child in parent.iterdir():
+        try:
+            mark = json.loads((child / WORKDIR_MARK).read_text())
+            pid, started = int(mark["pid"]), mark.get("started")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a folder a masklet server made: never touched
+        if not _running(pid, started):
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+    return removed
+
+
+def _process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _running(pid: int, started: int | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it runs
+    return started is None or _process_start(pid) in (None, started)

@@ -2,7 +2,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const token = new URLSearchParams(location.search).get("token");
+// The token may come after # (never sent to the server, so never in its logs) or, as before, after ?.
+const token = new URLSearchParams(location.hash.slice(1)).get("token") || new URLSearchParams(location.search).get("token");
 
 const state = {
   session: null,      // the session's info from the service
