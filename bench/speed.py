@@ -12,7 +12,7 @@ For each config (stand-in weights in the official format) and engine, in a fresh
 Every mask is kept, and the table gives the mean IoU of masklet's masks with the
 reference's: a speed-up only counts at mean IoU >= 0.98. Without the reference's
 interpreter masklet runs alone and the table says so. `--mode` picks masklet's speed
-modes to measure (see masklet.speed).
+modes to measure (masklet.config.SPEED_MODES: tracker options of the video predictor).
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ def child(engine: str, config: str, checkpoint: str, video: str, out: str, mode:
         sys.path.insert(0, str(ROOT / "src"))
         from masklet import build_sam2, build_sam2_video_predictor
         from masklet.compat import SAM2ImagePredictor
+        from masklet.config import SPEED_MODES
 
-        options = {"speed": mode}
+        options = dict(SPEED_MODES[mode])  # tracker options: the video predictor takes them
     else:
         from sam2.build_sam import build_sam2, build_sam2_video_predictor
         from sam2.sam2_image_predictor import SAM2ImagePredictor
@@ -56,7 +57,7 @@ def child(engine: str, config: str, checkpoint: str, video: str, out: str, mode:
     result: dict = {}
     masks: dict[str, np.ndarray] = {}
     with torch.inference_mode():
-        predictor = SAM2ImagePredictor(build_sam2(yaml, checkpoint, device="cpu", **options))
+        predictor = SAM2ImagePredictor(build_sam2(yaml, checkpoint, device="cpu"))
         truck = np.asarray(Image.open(SHARED / "images" / "truck.jpg").convert("RGB"))
         times = []
         for _ in range(4):

@@ -83,5 +83,5 @@ def test_an_image_too_large_to_decode_is_one_line(tmp_path: Path, png_bomb) -> N
     big = tmp_path / "big.png"
     big.write_bytes(png_bomb(20000, 20000))
     r = masklet("segment", str(big), "--point", "10,10", "-o", str(tmp_path / "m.png"))
-    assert r.returncode == 1 and "Traceback" not in r.stderr and "big.png" in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "big.png" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "m.png").exists()

@@ -96,7 +96,7 @@ def test_error_paths_have_exit_codes_and_one_line_messages(tmp_path: Path, short
         (("track", str(short_clip), "--frame", "99", "--point", "10,10", "-o", str(tmp_path / "x")), 2, "frame 99 out of range"),
         (("track", str(short_clip), "--point", "10,10"), 2, "nothing to write"),
         (("track", str(short_clip), "--box", "10,10,5", "-o", str(tmp_path / "x")), 2, "X1,Y1,X2,Y2"),
-        (("track", str(short_clip), "--point", "1,1", "--model", "sam9", "-o", str(tmp_path / "x")), 1, "unknown model config"),
+        (("track", str(short_clip), "--point", "1,1", "--model", "sam9", "-o", str(tmp_path / "x")), 2, "unknown model config"),
     ]
     for args, code, message in cases:
         r = masklet(*args)
@@ -106,8 +106,27 @@ def test_error_paths_have_exit_codes_and_one_line_messages(tmp_path: Path, short
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 100)
     r = masklet("track", str(broken), "--point", "1,1", "-o", str(tmp_path / "x"))
-    assert r.returncode == 1 and r.stderr.startswith("Error: ") and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and r.stderr.startswith("Error: ") and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()  # nothing half-written
+
+
+def test_only_masklet_s_own_errors_exit_2_anything_else_1(tmp_path: Path, short_clip: Path, monkeypatch) -> None:
+    """An internal failure (here a forced out-of-memory in the model) is exit 1 in one line,
+    never mistaken for the user's error."""
+    from click.testing import CliRunner
+
+    import masklet.cli.track
+    from masklet.cli import main
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\n(more lines of detail)")
+
+    monkeypatch.setattr(masklet.cli.track, "load_model", out_of_memory)
+    r = CliRunner().invoke(main, ["track", str(short_clip), "--point", "10,10", "-o", str(tmp_path / "x")])
+    assert r.exit_code == 1 and "RuntimeError: CUDA out of memory" in r.output and "more lines" not in r.output
+    monkeypatch.setattr(masklet.cli.track, "load_model", lambda *a, **k: (_ for _ in ()).throw(KeyError("internal")))
+    r = CliRunner().invoke(main, ["track", str(short_clip), "--point", "10,10", "-o", str(tmp_path / "x")])
+    assert r.exit_code == 1 and "KeyError" in r.output  # not an unknown-object exit 2
 
 
 def test_a_failed_run_leaves_the_earlier_output_intact(tmp_path: Path, short_clip: Path) -> None:
@@ -115,7 +134,7 @@ def test_a_failed_run_leaves_the_earlier_output_intact(tmp_path: Path, short_cli
     assert masklet("track", str(short_clip), "--point", "300,250", "-o", str(out), "-q").returncode == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     r = masklet("track", str(short_clip), "--point", "300,250", "--checkpoint", str(tmp_path / "nope.pt"), "-o", str(out), "-q")
-    assert r.returncode == 1
+    assert r.returncode == 2 and "nope.pt" in r.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary leftovers
 

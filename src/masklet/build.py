@@ -7,9 +7,10 @@ import os
 import torch
 
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .config import Sam2Config
+from .config import SPEED_MODES, Sam2Config, TrackerOptions
+from .errors import BadInput
 from .model import Sam2
-from .presets import get_config
+from .presets import canonical_name, get_config
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -23,32 +24,23 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-# Speed modes: config options that trade exactness for time (see README, "Speed").
-SPEED_MODES: dict[str, dict[str, object]] = {
-    "exact": {},  # the reference's computation
-    "fast": {"memory_attention.key_pool": 2},  # memory attention over 2x2-averaged memories
-}
-
-
 def build_model(
     config: str | Sam2Config,
     checkpoint: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     mode: str = "eval",
-    speed: str = "exact",
     **overrides: object,
 ) -> Sam2:
     """A Sam2 for a preset (any accepted name), loading `checkpoint` strictly if given.
 
     `checkpoint` may be a local .pt/.safetensors file, a URL, a hub id or an official name,
     or "standin" for deterministic stand-in weights (masklet.standin: no download, not
-    trained; for demos and tests). `speed="fast"` picks the approximate speed options.
+    trained; for demos and tests). `overrides` replace config fields (`image_size=256`,
+    `"memory_attention.num_layers"`: ...).
     """
     if mode not in ("eval", "train"):
-        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
-    if speed not in SPEED_MODES:
-        raise ValueError(f"speed must be one of {sorted(SPEED_MODES)}, got {speed!r}")
-    cfg = get_config(config, **{**SPEED_MODES[speed], **overrides})
+        raise BadInput(f"mode must be 'eval' or 'train', got {mode!r}")
+    cfg = get_config(config, **overrides)
     model = Sam2(cfg)
     if checkpoint == "standin":
         from .standin import standin_state_dict
@@ -59,3 +51,17 @@ def build_model(
         load_checkpoint(model, path, cfg.name)
     model = model.to(pick_device(device))
     return model.eval() if mode == "eval" else model.train()
+
+
+def load_model(name: str, checkpoint: str | os.PathLike | None = None, device: str | torch.device | None = None) -> Sam2:
+    """A model by any accepted name with its checkpoint (default: its own: packaged for
+    masklet-nano, the official file from the cache or its URL otherwise)."""
+    name = canonical_name(name)
+    return build_model(name, checkpoint or name, device=device)
+
+
+def tracker_options(speed: str = "exact", **options: object) -> TrackerOptions:
+    """The tracker options of a speed mode ("exact" or "fast"), with `options` on top."""
+    if speed not in SPEED_MODES:
+        raise BadInput(f"speed must be one of {sorted(SPEED_MODES)}, got {speed!r}")
+    return TrackerOptions(**{**SPEED_MODES[speed], **options})

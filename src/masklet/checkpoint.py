@@ -17,13 +17,14 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
+from .errors import CheckpointMismatch, NotFound
 from .presets import NANO, OFFICIAL_NAMES, SIZE_WORDS, canonical_name
 
 _FB_BASE = "https://dl.fbaipublicfiles.com/segment_anything_2"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file that does not fit the model it is loaded into."""
+# The name masklet has used for it since the start.
+CheckpointError = CheckpointMismatch
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def embedded_weights(name: str) -> Path:
     """The packaged weights file of an embedded model (masklet-nano)."""
     path = WEIGHTS_DIR / EMBEDDED_WEIGHTS[canonical_name(name)]
     if not path.is_file():
-        raise FileNotFoundError(
+        raise NotFound(
             f"the packaged weights {path} are missing: reinstall masklet, or retrain them with scripts/train_nano.sh"
         )
     return path
@@ -90,25 +91,25 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read the state dict of a `.pt` ({"model": ...} or bare) or `.safetensors` file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise NotFound(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
             return load_file(str(path))
         except Exception as exc:  # safetensors raises its own error types
-            raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from exc
+            raise CheckpointMismatch(f"{path} is not a readable safetensors file: {exc}") from exc
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(
+        raise CheckpointMismatch(
             f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc}); "
             "expected an official SAM 2 .pt file holding {'model': state_dict}"
         ) from exc
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} holds no state dict: expected {{'model': state_dict}} or a bare state dict")
+        raise CheckpointMismatch(f"{path} holds no state dict: expected {{'model': state_dict}} or a bare state dict")
     return obj
 
 
@@ -148,7 +149,7 @@ def check_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], conf
         lines.append(f"  this checkpoint matches config {guess!r}: build the model with that config")
     else:
         lines.append("  check that the file is an official SAM 2 / SAM 2.1 checkpoint of the same size")
-    raise CheckpointError("\n".join(lines))
+    raise CheckpointMismatch("\n".join(lines))
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, config_name: str = "?") -> None:
@@ -189,7 +190,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progr
                 bar.update(len(chunk))
             bar.close()
         if sha256 and digest.hexdigest() != sha256.lower():
-            raise CheckpointError(
+            raise CheckpointMismatch(
                 f"checksum mismatch for {url}: expected sha256 {sha256}, got {digest.hexdigest()}; "
                 "the download is corrupt or the file changed: delete the cache entry and retry"
             )
@@ -208,7 +209,7 @@ def _verify_cached(path: Path, expected: str | None) -> None:
     actual = sha256_of(path)
     known = expected or (record.read_text().strip() if record.exists() else None)
     if known and known.lower() != actual:
-        raise CheckpointError(
+        raise CheckpointMismatch(
             f"cached checkpoint {path} fails its checksum (expected {known}, got {actual}): "
             f"delete it and download again"
         )
@@ -236,7 +237,7 @@ def resolve_checkpoint(spec: str | os.PathLike, progress: bool = True, source: s
     try:
         name = canonical_name(text)
     except ValueError:
-        raise FileNotFoundError(
+        raise NotFound(
             f"checkpoint {text!r} is neither a file, a URL, a hub id nor an official model name"
         ) from None
     if name in EMBEDDED_WEIGHTS:
@@ -250,22 +251,12 @@ def resolve_checkpoint(spec: str | os.PathLike, progress: bool = True, source: s
     return dest, name
 
 
-def cached_checkpoints() -> list[dict[str, object]]:
-    """What the local cache holds: official files with their size."""
-    found = []
-    for entry in OFFICIAL_CHECKPOINTS.values():
-        path = cache_dir() / entry.filename
-        if path.is_file():
-            found.append({"config": entry.config, "path": str(path), "bytes": path.stat().st_size})
-    return found
-
-
 __all__ = [
     "CheckpointError",
+    "CheckpointMismatch",
     "OFFICIAL_CHECKPOINTS",
     "OfficialCheckpoint",
     "cache_dir",
-    "cached_checkpoints",
     "check_state_dict",
     "download",
     "guess_config",

@@ -80,10 +80,6 @@ class MemoryAttentionConfig:
     pos_enc_at_attn: bool = False
     pos_enc_at_cross_attn_keys: bool = True
     pos_enc_at_cross_attn_queries: bool = False
-    # Inference speed option, not part of the trained network: > 1 cross-attends to memories
-    # averaged over key_pool x key_pool patches (key_pool^2 times less work, approximate;
-    # see masklet.speed). 1 is the exact computation.
-    key_pool: int = 1
 
 
 @dataclass(frozen=True)
@@ -129,12 +125,9 @@ class Sam2Config:
     proj_tpos_enc_in_obj_ptrs: bool = False  # SAM 2.1: project it to the memory width
     use_signed_tpos_enc_to_obj_ptrs: bool = False  # SAM 2.1: signed temporal distance
     no_obj_embed_spatial: bool = False  # SAM 2.1: occlusion embedding added to memories
-    memory_temporal_stride_for_eval: int = 1
-    non_overlap_masks_for_mem_enc: bool = False
+    memory_temporal_stride_for_eval: int = 1  # recent memories every this many frames (masklet trains with it too)
     binarize_mask_from_pts_for_mem_enc: bool = False  # video predictor sets it True
-    fill_hole_area: int = 0  # video predictor: fill holes up to this area in output masks
     max_cond_frames_in_attn: int = -1  # -1: attend to every prompted frame
-    add_all_frames_to_correct_as_cond: bool = False
 
     @property
     def prompt_embed_dim(self) -> int:
@@ -161,3 +154,29 @@ class Sam2Config:
         for block, values in nested.items():
             top[block] = replace(getattr(self, block), **values)
         return replace(self, **top)
+
+
+@dataclass(frozen=True)
+class TrackerOptions:
+    """How a video predictor runs a network: choices that change no weight.
+
+    They belong to the predictor, not the network (one model may serve predictors with
+    different options); the official builders' keywords and hydra overrides of these
+    names land here.
+    """
+
+    fill_hole_area: int = 0  # fill holes up to this area (pixels) in output masks; the official builder: 8
+    non_overlap_masks: bool = False  # each pixel to the object with the highest logit
+    # A prompt on a frame propagation has reached becomes a prompted (conditioning) frame
+    # (the reference's default keeps it a tracked frame, dropped at the next propagation).
+    add_all_frames_to_correct_as_cond: bool = False
+    # Speed, approximate: > 1 cross-attends to memories averaged over key_pool x key_pool
+    # patches (key_pool^2 times less work; the 'fast' speed mode). 1 is the exact computation.
+    key_pool: int = 1
+
+
+# Speed modes: tracker options that trade exactness for time (see README, "Speed").
+SPEED_MODES: dict[str, dict[str, object]] = {
+    "exact": {},  # the reference's computation
+    "fast": {"key_pool": 2},  # memory attention over 2x2-averaged memories
+}

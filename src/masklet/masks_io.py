@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .atomic import DIR_MODE, atomic_path
-from .errors import LimitError
+from .errors import BadInput, LimitError, NotFound, OutputRefused
 from .palette import PALETTE
 
 
@@ -24,11 +24,11 @@ def label_map(obj_ids: Sequence[int], masks: np.ndarray) -> np.ndarray:
     Where masks overlap, the later object wins, as in the DAVIS annotations.
     """
     if masks.ndim != 3 or len(obj_ids) != masks.shape[0]:
-        raise ValueError(f"expected (N, H, W) masks for {len(obj_ids)} objects, got {masks.shape}")
+        raise BadInput(f"expected (N, H, W) masks for {len(obj_ids)} objects, got {masks.shape}")
     labels = np.zeros(masks.shape[1:], dtype=np.uint8)
     for obj_id, mask in zip(obj_ids, masks):
         if not 1 <= obj_id <= 255:
-            raise ValueError(f"object id {obj_id} cannot be a palette index: use ids 1..255")
+            raise BadInput(f"object id {obj_id} cannot be a palette index: use ids 1..255")
         labels[mask] = obj_id
     return labels
 
@@ -59,20 +59,16 @@ def read_mask_png(path: str | os.PathLike, obj_id: int | None = None) -> np.ndar
                 return values > 0
             return np.asarray(img.convert("L")) > 127
     except FileNotFoundError:
-        raise FileNotFoundError(f"mask file not found: {path}") from None
+        raise NotFound(f"mask file not found: {path}") from None
     except Image.DecompressionBombError as exc:
         raise LimitError(f"mask {path} is too large to open: {exc}") from None
     except OSError as exc:
-        raise ValueError(f"cannot read mask {path}: {exc}") from None
+        raise BadInput(f"cannot read mask {path}: {exc}") from None
 
 
 # Written into every output folder: only a folder holding it (or an empty one) is ever
 # replaced without --force.
 OUTPUT_MARK = ".masklet-output"
-
-
-class OutputRefused(ValueError):
-    """An output path that would destroy what masklet did not write (or an input)."""
 
 
 def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (), folder: bool = False, force: bool = False) -> None:

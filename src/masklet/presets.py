@@ -17,6 +17,7 @@ from .config import (
     NeckConfig,
     Sam2Config,
 )
+from .errors import BadInput
 
 # The four trunk sizes; parameter counts are those of the whole network.
 HIERA_SIZES: dict[str, HieraConfig] = {
@@ -120,7 +121,7 @@ def canonical_name(config: str) -> str:
     if match:
         return match.group(1)
     known = ", ".join((*OFFICIAL_NAMES, NANO))
-    raise ValueError(
+    raise BadInput(
         f"unknown model config {config!r}: use an official name ({known}), an official "
         f"config path such as 'configs/sam2.1/sam2.1_hiera_t.yaml', or an alias such as "
         f"'sam2.1-tiny'"
@@ -133,9 +134,4 @@ def get_config(config: str | Sam2Config, **overrides: object) -> Sam2Config:
     return cfg.with_overrides(**overrides) if overrides else cfg
 
 
-def size_of(name: str) -> str:
-    """The size letter of an official preset name ("t", "s", "b+", "l")."""
-    return canonical_name(name).split("_hiera_")[1]
-
-
-__all__ = ["PRESETS", "OFFICIAL_NAMES", "canonical_name", "get_config", "size_of"]
+__all__ = ["PRESETS", "OFFICIAL_NAMES", "canonical_name", "get_config"]

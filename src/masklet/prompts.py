@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LimitError
+from .errors import BadInput, BadPrompt, FrameOutOfRange, LimitError, NotFound
 from .inference.session import VideoSession
 from .inference.video_predictor import FrameMasks, VideoPredictor
 from .masks_io import read_mask_png
@@ -39,27 +39,27 @@ class Prompt:
         if len(self.points) > max_points:
             raise LimitError(f"{where}: {len(self.points)} points; the limit is {max_points} points per object and frame")
         if not 0 <= self.frame < num_frames:
-            raise IndexError(f"frame {self.frame} out of range: the video has {num_frames} frames (0..{num_frames - 1})")
+            raise FrameOutOfRange(f"frame {self.frame} out of range: the video has {num_frames} frames (0..{num_frames - 1})")
         if not 1 <= self.obj_id <= 255:
-            raise ValueError(f"object id {self.obj_id} out of range: use 1..255 (it is the palette index of the mask PNGs)")
+            raise BadPrompt(f"object id {self.obj_id} out of range: use 1..255 (it is the palette index of the mask PNGs)")
         if self.mask is not None and (self.points or self.box is not None):
-            raise ValueError(f"{where}: give either a mask or points/a box, not both")
+            raise BadPrompt(f"{where}: give either a mask or points/a box, not both")
         if self.mask is None and not self.points and self.box is None:
-            raise ValueError(f"{where}: no points, box or mask")
+            raise BadPrompt(f"{where}: no points, box or mask")
         for x, y in self.points:
             if not (0 <= x < width and 0 <= y < height):
-                raise ValueError(f"{where}: point ({x:g}, {y:g}) lies outside the {width}x{height} frame")
+                raise BadPrompt(f"{where}: point ({x:g}, {y:g}) lies outside the {width}x{height} frame")
         if self.box is not None:
             x1, y1, x2, y2 = self.box
             if not all(math.isfinite(v) for v in self.box):
-                raise ValueError(f"{where}: box {self.box} has a coordinate that is not a finite number")
+                raise BadPrompt(f"{where}: box {self.box} has a coordinate that is not a finite number")
             if not (x1 < x2 and y1 < y2):
-                raise ValueError(f"{where}: box {self.box} must be x1,y1,x2,y2 with x1 < x2 and y1 < y2")
+                raise BadPrompt(f"{where}: box {self.box} must be x1,y1,x2,y2 with x1 < x2 and y1 < y2")
             if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
-                raise ValueError(f"{where}: box {self.box} lies outside the {width}x{height} frame")
+                raise BadPrompt(f"{where}: box {self.box} lies outside the {width}x{height} frame")
         if self.mask is not None and self.mask.shape != (height, width):
             h, w = self.mask.shape[:2] if self.mask.ndim >= 2 else (0, 0)
-            raise ValueError(f"{where}: the mask is {w}x{h}, the video {width}x{height}: give a mask of the video's size")
+            raise BadPrompt(f"{where}: the mask is {w}x{h}, the video {width}x{height}: give a mask of the video's size")
 
 
 def apply_prompt(
@@ -109,7 +109,7 @@ def parse_numbers(text: str, counts: tuple[int, ...], what: str, example: str) -
     except ValueError:
         values = []
     if len(values) not in counts:
-        raise ValueError(f"{what} {text!r} is not {example}")
+        raise BadPrompt(f"{what} {text!r} is not {example}")
     return values
 
 
@@ -118,7 +118,7 @@ def parse_point(text: str) -> tuple[float, float, int]:
     values = parse_numbers(text, (2, 3), "point", "X,Y or X,Y,LABEL (e.g. 640,400 or 640,400,0)")
     label = int(values[2]) if len(values) == 3 else 1
     if len(values) == 3 and values[2] not in (0, 1):
-        raise ValueError(f"point {text!r}: the label must be 1 (positive) or 0 (negative)")
+        raise BadPrompt(f"point {text!r}: the label must be 1 (positive) or 0 (negative)")
     return values[0], values[1], label
 
 
@@ -147,7 +147,7 @@ def prompts_from_args(
         o, f, rest = split_target(text, obj_id, frame)
         p = at(o, f)
         if p.box is not None:
-            raise ValueError(f"two boxes for object {o} on frame {f}: one box per object and frame")
+            raise BadPrompt(f"two boxes for object {o} on frame {f}: one box per object and frame")
         p.box = parse_box(rest)
     for text in masks:
         o, f, rest = split_target(text, obj_id, frame)
@@ -162,20 +162,20 @@ def load_prompts_file(path: str | os.PathLike) -> list[Prompt]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"prompts file not found: {path}") from None
+        raise NotFound(f"prompts file not found: {path}") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"prompts file {path} is not valid JSON: {exc}") from None
+        raise BadPrompt(f"prompts file {path} is not valid JSON: {exc}") from None
     items = data.get("prompts") if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise ValueError(f'prompts file {path}: expected a list of prompts or {{"prompts": [...]}}')
+        raise BadPrompt(f'prompts file {path}: expected a list of prompts or {{"prompts": [...]}}')
     prompts = []
     for i, item in enumerate(items):
         where = f"prompts file {path}, entry {i}"
         if not isinstance(item, dict):
-            raise ValueError(f"{where}: expected an object with frame, obj_id, points/labels, box or mask")
+            raise BadPrompt(f"{where}: expected an object with frame, obj_id, points/labels, box or mask")
         unknown = set(item) - {"frame", "obj_id", "obj", "points", "labels", "box", "mask"}
         if unknown:
-            raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+            raise BadPrompt(f"{where}: unknown keys {sorted(unknown)}")
         try:
             p = Prompt(frame=int(item.get("frame", 0)), obj_id=int(item.get("obj_id", item.get("obj", 1))))
             pts = item.get("points") or []
@@ -185,9 +185,9 @@ def load_prompts_file(path: str | os.PathLike) -> list[Prompt]:
                 x1, y1, x2, y2 = (float(v) for v in item["box"])
                 p.box = (x1, y1, x2, y2)
         except (TypeError, ValueError):
-            raise ValueError(f"{where}: points are [[x, y], ...], labels [1 or 0, ...], box [x1, y1, x2, y2]") from None
+            raise BadPrompt(f"{where}: points are [[x, y], ...], labels [1 or 0, ...], box [x1, y1, x2, y2]") from None
         if len(p.labels) != len(p.points) or any(v not in (0, 1) for v in p.labels):
-            raise ValueError(f"{where}: one label (1 or 0) per point")
+            raise BadPrompt(f"{where}: one label (1 or 0) per point")
         if item.get("mask") is not None:
             p.mask = read_mask_png(path.parent / str(item["mask"]), p.obj_id)
         prompts.append(p)

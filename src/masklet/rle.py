@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import BadInput
+
 
 def rle_encode(mask: np.ndarray) -> dict[str, object]:
     """The COCO RLE {"size": [H, W], "counts": str} of a boolean (H, W) mask."""
     mask = np.asarray(mask)
     if mask.ndim != 2:
-        raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
+        raise BadInput(f"mask must be 2-D (H, W), got shape {mask.shape}")
     flat = mask.astype(bool, copy=False).ravel(order="F")
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     bounds = np.concatenate([[0], change, [flat.size]])
@@ -32,23 +34,23 @@ def rle_decode(rle: object, shape: tuple[int, int] | None = None) -> np.ndarray:
     """
     h, w = rle_size(rle)
     if shape is not None and (h, w) != tuple(shape):
-        raise ValueError(f"mask is {w}x{h}, the frame {shape[1]}x{shape[0]}: give a mask of the frame's size")
+        raise BadInput(f"mask is {w}x{h}, the frame {shape[1]}x{shape[0]}: give a mask of the frame's size")
     counts = rle["counts"]  # type: ignore[index]
     if isinstance(counts, bytes):
         try:
             counts = counts.decode("ascii")
         except UnicodeDecodeError:
-            raise ValueError("RLE counts bytes are not ASCII") from None
+            raise BadInput("RLE counts bytes are not ASCII") from None
     if isinstance(counts, str):
         runs = _decompress(counts)
     elif isinstance(counts, list) and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in counts):
         if any(not 0 <= c <= h * w for c in counts):
-            raise ValueError(f"RLE counts must lie in 0..{h * w} (the {w}x{h} mask's pixels)")
+            raise BadInput(f"RLE counts must lie in 0..{h * w} (the {w}x{h} mask's pixels)")
         runs = np.asarray(counts, dtype=np.int64)
     else:
-        raise ValueError("RLE counts must be a compressed string or a list of non-negative integers")
+        raise BadInput("RLE counts must be a compressed string or a list of non-negative integers")
     if int(runs.sum()) != h * w or (runs.size and int(runs.min()) < 0):
-        raise ValueError(f"RLE counts cover {int(runs.sum())} pixels, not {h}x{w}")
+        raise BadInput(f"RLE counts cover {int(runs.sum())} pixels, not {h}x{w}")
     values = np.arange(len(runs)) % 2 == 1
     return np.repeat(values, runs).reshape((h, w), order="F")
 
@@ -59,11 +61,11 @@ def rle_size(rle: object) -> tuple[int, int]:
         h, w = rle["size"]  # type: ignore[index]
         counts = rle["counts"]  # type: ignore[index]
     except (KeyError, TypeError, ValueError):
-        raise ValueError('an RLE is {"size": [H, W], "counts": ...}') from None
+        raise BadInput('an RLE is {"size": [H, W], "counts": ...}') from None
     if counts is None:
-        raise ValueError("RLE counts are missing (null)")
+        raise BadInput("RLE counts are missing (null)")
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in (h, w)):
-        raise ValueError(f'RLE size must be [H, W], two non-negative integers; got {str(rle["size"])[:40]}')  # type: ignore[index]
+        raise BadInput(f'RLE size must be [H, W], two non-negative integers; got {str(rle["size"])[:40]}')  # type: ignore[index]
     return int(h), int(w)
 
 
@@ -95,19 +97,19 @@ def _decompress(text: str) -> np.ndarray:
     try:
         c = np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
     except UnicodeEncodeError:
-        raise ValueError("RLE counts string is not ASCII") from None
+        raise BadInput("RLE counts string is not ASCII") from None
     if c.size == 0:
         return np.zeros(0, dtype=np.int64)
     if int(c.min()) < 0 or int(c.max()) > 63:
-        raise ValueError("RLE counts string holds characters outside the COCO alphabet ('0'..'o')")
+        raise BadInput("RLE counts string holds characters outside the COCO alphabet ('0'..'o')")
     last = (c & 0x20) == 0  # the final group of each value
     ends = np.flatnonzero(last)
     if ends.size == 0 or ends[-1] != c.size - 1:
-        raise ValueError("RLE counts string ends inside a value")
+        raise BadInput("RLE counts string ends inside a value")
     starts = np.concatenate([[0], ends[:-1] + 1])
     length = ends - starts + 1
     if int(length.max()) > _MAX_GROUPS:
-        raise ValueError(f"RLE counts string holds a value of more than {_MAX_GROUPS} groups")
+        raise BadInput(f"RLE counts string holds a value of more than {_MAX_GROUPS} groups")
     x = c[starts] & 0x1F
     for k in range(1, _MAX_GROUPS):
         has = np.flatnonzero(length > k)

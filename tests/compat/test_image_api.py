@@ -42,7 +42,13 @@ def test_hydra_overrides() -> None:
     with pytest.raises(ValueError, match="has no '='"):
         parse_hydra_overrides(["++model.fill_hole_area"])
     model = masklet.build_sam2("sam2.1-tiny", hydra_overrides_extra=["++model.fill_hole_area=3"], device="cpu")
-    assert model.cfg.fill_hole_area == 3
+    assert not hasattr(model.cfg, "fill_hole_area")  # a tracker option: an image model has no tracker
+    # Tracker options reach the video predictor, as keywords or as the official overrides.
+    video = masklet.build_sam2_video_predictor(
+        "sam2.1-tiny", device="cpu", hydra_overrides_extra=["++model.fill_hole_area=3", "++model.non_overlap_masks=true"]
+    )
+    assert video.fill_hole_area == 3 and video.non_overlap_masks and video.predictor.options.non_overlap_masks
+    assert masklet.build_sam2_video_predictor("sam2.1-tiny", device="cpu").fill_hole_area == 8  # the official default
 
 
 def test_predict_shapes_and_dtypes(predictor, truck) -> None:
@@ -128,7 +134,7 @@ def test_hole_and_sprinkle_removal_changes_only_small_regions(tiny_model, truck)
     changed = (a > 0) != (b > 0)
     # Areas are in low-res (256x256) pixels; at 1800x1200 one is about 33 image pixels.
     assert changed.mean() < 0.05
-    from masklet.inference.components import connected_components
+    from masklet.inference.connected_components import connected_components
 
     low = torch.from_numpy(plain.predict(point_coords=POINT, point_labels=LABEL)[2])[:, None]
     _, areas = connected_components(low > 0)

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from masklet.data.generator import GeneratorConfig, background_sources, generate_sequence, write_dataset
-from masklet.eval.vos import read_annotation
+from masklet.data.davis import read_annotation
 
 CFG = GeneratorConfig(width=160, height=96, num_frames=12, min_objects=2, max_objects=3)
 
@@ -59,3 +59,21 @@ def test_a_range_written_apart_equals_the_whole(shared_data: Path, tmp_path: Pat
         a, b = sorted((whole / kind).rglob(pattern)), sorted((parts / kind).rglob(pattern))
         assert [p.relative_to(whole) for p in a] == [p.relative_to(parts) for p in b] and len(a) == 3 * 12
         assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b))
+
+
+def test_the_packaged_backgrounds_generate_what_the_shared_data_does(tmp_path: Path, shared_data: Path) -> None:
+    """An installed masklet (no shared folder beside it) generates the same datasets."""
+    import subprocess
+    import sys
+
+    from masklet.data.generator import BACKGROUNDS
+
+    for split in ("train", "val"):
+        packaged = [p.relative_to(BACKGROUNDS) for p in background_sources(BACKGROUNDS, split)]
+        assert packaged == [p.relative_to(shared_data) for p in background_sources(shared_data, split)] and packaged
+    args = [sys.executable, "-m", "masklet", "generate", "-n", "1", "--frames", "3", "--size", "96x64", "--split", "val"]
+    assert subprocess.run([*args, str(tmp_path / "a")], capture_output=True).returncode == 0
+    assert subprocess.run([*args, str(tmp_path / "b"), "--data-root", str(shared_data)], capture_output=True).returncode == 0
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 6
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)

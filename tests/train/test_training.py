@@ -248,3 +248,52 @@ def test_image_encoder_learns_at_its_own_rate(tiny_set: Path, tmp_path: Path) ->
         moved[name] = (change(trained, start, "image_encoder.trunk."), change(trained, start, "memory_attention."))
     assert moved["slow"][0] < 0.01 * moved["same"][0]
     assert moved["slow"][1] == pytest.approx(moved["same"][1], rel=0.5)  # the rest learns as before
+
+
+def test_training_and_inference_choose_the_same_memory(monkeypatch, bedroom_frames) -> None:
+    """The same clip through training (clip_losses) and through the video predictor: every
+    frame attends to the same prompted frame, recent frames and pointers, the temporal
+    stride and the pointer cap included."""
+    import numpy as np
+
+    import masklet.inference.video_predictor as inference
+    import masklet.train.clip as training
+    from masklet.build import build_model
+    from masklet.inference.memory_bank import select
+    from masklet.inference.video_predictor import VideoPredictor
+    from masklet.inference.video_io import ArraySource, FrameLoader
+    from masklet.train.clip import clip_losses
+
+    def model(mode: str):
+        return build_model("masklet-nano", "standin", device="cpu", mode=mode, image_size=64, num_maskmem=4,
+                           memory_temporal_stride_for_eval=2, max_obj_ptrs_in_encoder=5)
+
+    frames = list(bedroom_frames[:8])
+    mask = np.zeros(frames[0].shape[:2], bool)
+    mask[40:100, 60:160] = True
+    chosen: dict[str, dict[int, tuple]] = {"training": {}, "inference": {}}
+
+    def recording(path: str):
+        def record(cfg, frame_idx, *args, **kwargs):
+            result = select(cfg, frame_idx, *args, **kwargs)
+            chosen[path][frame_idx] = (result.cond_frames, result.recent, result.pointers, result.max_ptr_distance)
+            return result
+        return record
+
+    monkeypatch.setattr(inference, "select", recording("inference"))
+    monkeypatch.setattr(training, "select", recording("training"))
+    predictor = VideoPredictor(model("eval"), fill_hole_area=0)
+    session = predictor.start(frames)
+    predictor.add_mask(session, 0, 1, mask)
+    list(predictor.propagate(session))
+    loader = FrameLoader(ArraySource(frames), 64)
+    clip = torch.stack([loader[t] for t in range(8)])
+    target = torch.nn.functional.interpolate(torch.from_numpy(mask)[None, None].float(), size=(64, 64)).expand(8, 1, 64, 64)
+    probs = training.PromptProbabilities(mask=1.0, correct=0.0)
+    clip_losses(model("train"), clip, target, torch.Generator().manual_seed(0), probs)
+    assert sorted(chosen["training"]) == sorted(chosen["inference"]) == list(range(1, 8))
+    assert chosen["training"] == chosen["inference"]
+    # Frame 7: the adjacent frame, then every second frame back; pointers from at most 4 frames back.
+    cond, recent, pointers, max_distance = chosen["training"][7]
+    assert cond == [0] and [t for _, t in recent] == [2, 4, 6] and max_distance == 4
+    assert [t for _, t in pointers] == [0, 6, 5, 4, 3]

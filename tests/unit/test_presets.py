@@ -58,8 +58,8 @@ def test_sam2_1_differs_only_in_memory_flags() -> None:
 
 
 def test_overrides_reach_nested_blocks_and_configs_stay_frozen() -> None:
-    cfg = get_config("sam2.1-tiny", fill_hole_area=0, **{"mask_decoder.dynamic_multimask_via_stability": True})
-    assert cfg.fill_hole_area == 0 and cfg.mask_decoder.dynamic_multimask_via_stability
+    cfg = get_config("sam2.1-tiny", max_cond_frames_in_attn=2, **{"mask_decoder.dynamic_multimask_via_stability": True})
+    assert cfg.max_cond_frames_in_attn == 2 and cfg.mask_decoder.dynamic_multimask_via_stability
     assert not PRESETS["sam2.1_hiera_t"].mask_decoder.dynamic_multimask_via_stability
     with pytest.raises(Exception):
         cfg.image_size = 512  # type: ignore[misc]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from masklet.build import SPEED_MODES, build_model
+from masklet.build import tracker_options
+from masklet.config import SPEED_MODES, MemoryAttentionConfig, TrackerOptions
 from masklet.model.memory_attention import RoPEAttention
 
 
@@ -44,9 +45,10 @@ def test_key_pool_one_is_the_exact_path() -> None:
     assert torch.equal(attn(q, memory, memory, num_k_exclude_rope=4), attn(q, memory, memory, num_k_exclude_rope=4, key_pool=1))
 
 
-def test_speed_modes_set_config_options() -> None:
-    assert build_model("sam2.1_hiera_t").cfg.memory_attention.key_pool == 1
-    assert build_model("sam2.1_hiera_t", speed="fast").cfg.memory_attention.key_pool == 2
+def test_speed_modes_are_tracker_options_not_network_config() -> None:
+    assert tracker_options().key_pool == 1 and tracker_options("fast").key_pool == 2
+    assert tracker_options("fast", fill_hole_area=8) == TrackerOptions(fill_hole_area=8, key_pool=2)
     assert set(SPEED_MODES) >= {"exact", "fast"}
     with pytest.raises(ValueError, match="speed must be one of"):
-        build_model("sam2.1_hiera_t", speed="ludicrous")
+        tracker_options("ludicrous")
+    assert "key_pool" not in MemoryAttentionConfig.__dataclass_fields__  # one source of truth

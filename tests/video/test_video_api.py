@@ -125,3 +125,38 @@ def test_released_memories_are_re_encoded_exactly(standin_checkpoint, bedroom_fr
 
     for a, b in zip(run(True), run(False)):
         torch.testing.assert_close(a, b)
+
+
+def test_closing_a_session_releases_its_video(small_video_predictor, shared_data: Path) -> None:
+    from masklet.inference.video_io import VideoError, open_video
+
+    p = small_video_predictor.predictor
+    with p.start(shared_data / "videos" / "bedroom.mp4") as session:
+        source = session.frames.source
+        p.add_points(session, 0, 1, [[300, 250]], [1])
+        assert source._container is not None
+    assert source._container is None and not session.objects  # closed with the session
+    with pytest.raises(VideoError, match="closed"):
+        source.frame(3)
+    # A source the caller opened stays the caller's to close.
+    mine = open_video(shared_data / "videos" / "bedroom.mp4")
+    p.start(mine).close()
+    assert mine.frame(3).shape == (540, 960, 3)
+    mine.close()
+
+
+def test_the_session_reads_like_the_official_inference_state(small_video_predictor, bedroom_frames) -> None:
+    state = small_video_predictor.init_state(list(bedroom_frames[:5]))
+    small_video_predictor.add_new_points_or_box(state, 0, 7, points=[[60, 60]], labels=[1])
+    assert (state["num_frames"], state["video_height"], state["video_width"]) == (5, 135, 240)
+    assert state["obj_ids"] == [7] and state["obj_id_to_idx"] == {7: 0} and state["obj_idx_to_id"] == {0: 7}
+    assert state["device"] == small_video_predictor.device and "num_frames" in state and state.get("nope") is None
+    with pytest.raises(KeyError, match="typed attributes"):
+        state["output_dict_per_obj"]
+    with pytest.raises(TypeError):
+        state["num_frames"] = 3  # read-only
+    # The official error types: removing an unknown object strictly is a RuntimeError there.
+    with pytest.raises(RuntimeError):
+        small_video_predictor.remove_object(state, 99, strict=True)
+    assert small_video_predictor.to("cpu") is small_video_predictor and small_video_predictor.eval() is small_video_predictor
+    assert small_video_predictor.model.image_size == 256

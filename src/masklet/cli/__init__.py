@@ -1,40 +1,47 @@
 """The `masklet` command line (also `python -m masklet`).
 
-Exit codes: 0 done; 1 the work failed (an unreadable file, a checkpoint that does not fit,
-a prompt the video rejects), with one line saying why; 2 the command line is wrong (a
-missing file, bad point syntax, a frame out of range). Set MASKLET_DEBUG=1 for tracebacks.
+Exit codes: 0 done; 2 something to fix on the user's side, said in one line: the command
+line (a missing file, bad point syntax, a frame out of range), the input (an unreadable
+video, a mask of the wrong size, a limit), or a checkpoint that does not fit; 1 masklet
+itself failed (a bug, out of memory), also in one line. MASKLET_DEBUG=1 shows tracebacks.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from ..model import Sam2
+from ..errors import MaskletError
 
-SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 
-# Failures a person can act on: shown as one line, exit code 1.
-_USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, PermissionError, ValueError, IndexError, KeyError, RuntimeError)
+class Failed(click.ClickException):
+    """A one-line error with its exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class MaskletGroup(click.Group):
-    """A click group that turns expected failures into one-line errors."""
+    """A click group that turns failures into one-line errors: masklet's own error types
+    (the user can act on them) exit 2, anything else exits 1."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except _USER_ERRORS as exc:
-            # click's own Exit and Abort are RuntimeErrors too: let click handle them.
-            if os.environ.get("MASKLET_DEBUG") or isinstance(exc, (click.exceptions.Exit, click.exceptions.Abort)):
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except MaskletError as exc:
+            if os.environ.get("MASKLET_DEBUG"):
                 raise
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            raise click.ClickException(str(message) or type(exc).__name__) from None
+            raise Failed(str(exc), 2) from None
+        except Exception as exc:
+            if os.environ.get("MASKLET_DEBUG"):
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise Failed(f"masklet failed ({type(exc).__name__}: {first}); MASKLET_DEBUG=1 shows where", 1) from None
 
 
 @click.group(cls=MaskletGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,13 +63,4 @@ def model_options(f: Callable) -> Callable:
     return f
 
 
-def load_model(model_name: str, checkpoint: str | None, device: str | None, speed: str) -> Sam2:
-    """Build a model for a command, its checkpoint resolved (downloaded once if official)."""
-    from ..build import build_model
-    from ..presets import canonical_name
-
-    name = canonical_name(model_name)
-    return build_model(name, checkpoint or name, device=device, speed=speed)
-
-
-from . import dataset, models, segment, serve, track  # noqa: E402,F401  (register the commands)
+from . import evaluate, generate, models, segment, serve, track, train  # noqa: E402,F401  (register the commands)

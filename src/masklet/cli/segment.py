@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import load_model, main, model_options
+from ..build import load_model
+from . import main, model_options
 
 
 @main.command()
@@ -55,7 +56,7 @@ def segment(image: Path, points: tuple[str, ...], box: str | None, output: Path,
         if not (0 <= x < w and 0 <= y < h):
             raise click.BadParameter(f"point ({x:g}, {y:g}) lies outside the {w}x{h} image", param_hint="--point")
 
-    predictor = ImagePredictor(load_model(model_name, checkpoint, device, speed))
+    predictor = ImagePredictor(load_model(model_name, checkpoint, device))  # --speed: memory attention only, not here
     predictor.set_image(frame)
     pred = predictor.predict(
         point_coords=np.array([c[:2] for c in clicks], dtype=np.float32) if clicks else None,

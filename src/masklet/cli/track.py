@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import load_model, main, model_options
+from ..build import load_model, tracker_options
+from . import main, model_options
 
 PREFIX_HELP = "; prefix OBJ@FRAME: for another object or frame, e.g. 2@30:640,400"
 
@@ -82,18 +83,20 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
     if start is not None and start >= source.num_frames:
         raise click.BadParameter(f"frame {start} out of range: {video} has {source.num_frames} frames", param_hint="--start")
 
-    predictor = VideoPredictor(load_model(model_name, checkpoint, device, speed))
-    session = predictor.start(source)
-    for p in prompts:
-        apply_prompt(predictor, session, p, clear_old_points=False)
-    direction = "both" if both else "backward" if reverse else "forward"
-    if start is None:
-        start = max(p.frame for p in prompts) if direction == "backward" else min(p.frame for p in prompts)
-    written = run_tracking(predictor, session, source, direction, start, max_frames, output, overlay, rle, quiet,
-                           inputs=inputs, force=force)
+    with source:
+        predictor = VideoPredictor(load_model(model_name, checkpoint, device), tracker_options(speed))
+        with predictor.start(source) as session:
+            for p in prompts:
+                apply_prompt(predictor, session, p, clear_old_points=False)
+            direction = "both" if both else "backward" if reverse else "forward"
+            if start is None:
+                start = max(p.frame for p in prompts) if direction == "backward" else min(p.frame for p in prompts)
+            written = run_tracking(predictor, session, source, direction, start, max_frames, output, overlay, rle, quiet,
+                                   inputs=inputs, force=force)
+            num_objects = len(session.obj_ids)
     if not quiet:
         outputs = [str(p) for p in (output, overlay, rle) if p is not None]
-        click.echo(f"tracked {len(session.obj_ids)} object(s) over {written} frames: wrote {', '.join(outputs)}")
+        click.echo(f"tracked {num_objects} object(s) over {written} frames: wrote {', '.join(outputs)}")
 
 
 def frames_to_visit(num_frames: int, direction: str, start: int, max_frames: int | None) -> int:

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 
 import torch
 
+from ..errors import BadInput
 from ..build import build_model
-from ..config import Sam2Config
-from ..model import Sam2
 from ..checkpoint import EMBEDDED_WEIGHTS, embedded_weights
+from ..config import Sam2Config, TrackerOptions
 from ..presets import NANO, canonical_name
 
 # Official hydra override keys (after "model.") -> masklet config fields.
@@ -45,16 +45,17 @@ def _parse_value(text: str) -> object:
 
 
 def parse_hydra_overrides(overrides: Iterable[str]) -> dict[str, object]:
-    """Translate official `++model.key=value` overrides into masklet config overrides."""
-    top_fields = set(Sam2Config.__dataclass_fields__)
+    """Translate official `++model.key=value` overrides into masklet config overrides (and
+    tracker options, which the official code keeps on the model too)."""
+    top_fields = set(Sam2Config.__dataclass_fields__) | set(TrackerOptions.__dataclass_fields__)
     result: dict[str, object] = {}
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"hydra override {item!r} has no '=': expected e.g. '++model.fill_hole_area=0'")
+            raise BadInput(f"hydra override {item!r} has no '=': expected e.g. '++model.fill_hole_area=0'")
         key, value = item.split("=", 1)
         key = key.lstrip("+~")
         if not key.startswith("model."):
-            raise ValueError(f"unknown hydra override {item!r}: only 'model.*' options are known")
+            raise BadInput(f"unknown hydra override {item!r}: only 'model.*' options are known")
         key = key[len("model.") :]
         if key.startswith(_DECODER_EXTRA) and key[len(_DECODER_EXTRA) :] in _HYDRA_DECODER_KEYS:
             result[_HYDRA_DECODER_KEYS[key[len(_DECODER_EXTRA) :]]] = _parse_value(value)
@@ -63,9 +64,9 @@ def parse_hydra_overrides(overrides: Iterable[str]) -> dict[str, object]:
         elif key in top_fields and key not in ("name", "hiera", "neck", "mask_decoder", "memory_attention", "memory_encoder"):
             result[key] = _parse_value(value)
         else:
-            raise ValueError(
+            raise BadInput(
                 f"unknown hydra override {item!r}: masklet knows model.<option> for the options of "
-                f"Sam2Config and model.sam_mask_decoder_extra_args.{{{', '.join(_HYDRA_DECODER_KEYS)}}}"
+                f"Sam2Config and TrackerOptions and model.sam_mask_decoder_extra_args.{{{', '.join(_HYDRA_DECODER_KEYS)}}}"
             )
     return result
 
@@ -101,7 +102,13 @@ def build_sam2(
 ) -> Sam2:
     """Build a SAM 2 model for image prediction, as the official `build_sam2` does."""
     options = _options(_IMAGE_POSTPROCESSING if apply_postprocessing else None, hydra_overrides_extra, overrides)
+    _split_tracker_options(options)  # an image model has no tracker: they do nothing here
     return build_model(config_file, _default_checkpoint(config_file, ckpt_path), device=device, mode=mode, **options)
+
+
+def _split_tracker_options(options: dict[str, object]) -> dict[str, object]:
+    """Take the tracker options out of `options` (the rest configure the network)."""
+    return {k: options.pop(k) for k in list(options) if k in TrackerOptions.__dataclass_fields__}
 
 
 # What the official video builder adds with apply_postprocessing=True.
@@ -118,13 +125,18 @@ def build_sam2_video_predictor(
     vos_optimized: bool = False,
     **overrides: object,
 ):
-    """Build a SAM2VideoPredictor, as the official `build_sam2_video_predictor` does."""
+    """Build a SAM2VideoPredictor, as the official `build_sam2_video_predictor` does.
+
+    `vos_optimized` is accepted and has no effect (the official one compiles the model
+    for CUDA); tracker options (`fill_hole_area`, `non_overlap_masks`,
+    `add_all_frames_to_correct_as_cond`, as keywords or `++model.X=...`) go to the predictor.
+    """
     from .sam2_video_predictor import SAM2VideoPredictor
 
     options = _options(_VIDEO_POSTPROCESSING if apply_postprocessing else None, hydra_overrides_extra, overrides)
-    predictor_options = {k: options.pop(k) for k in ("non_overlap_masks",) if k in options}
+    tracker = TrackerOptions(**_split_tracker_options(options))
     model = build_model(config_file, _default_checkpoint(config_file, ckpt_path), device=device, mode=mode, **options)
-    return SAM2VideoPredictor(model, **predictor_options)
+    return SAM2VideoPredictor(model, tracker)
 
 
 def build_sam2_video_predictor_hf(model_id: str, **kwargs: object):

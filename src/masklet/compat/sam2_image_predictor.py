@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import BadPrompt, NotReady
 from ..inference.image_predictor import ImagePredictor, MaskPrediction
 from ..model import Sam2
 
@@ -73,9 +74,9 @@ class SAM2ImagePredictor:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Masks (C, H, W) or (B, C, H, W), their scores and 256x256 low-res logits."""
         if not self._is_image_set:
-            raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+            raise NotReady("An image must be set with .set_image(...) before mask prediction.")
         if self._is_batch:
-            raise RuntimeError("A batch of images is set: use predict_batch(...), or set_image(...) for one image.")
+            raise NotReady("A batch of images is set: use predict_batch(...), or set_image(...) for one image.")
         pred = self.predictor.predict(point_coords, point_labels, box, mask_input, multimask_output, return_logits, normalize_coords)
         return _to_numpy(pred)
 
@@ -91,14 +92,14 @@ class SAM2ImagePredictor:
     ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         """predict() for each image of set_image_batch, with per-image prompt lists."""
         if not self._is_batch:
-            raise RuntimeError("predict_batch needs images set with .set_image_batch(...)")
+            raise NotReady("predict_batch needs images set with .set_image_batch(...)")
         n = len(self._orig_hw)
 
         def pick(batch: list | None, i: int) -> object:
             if batch is None:
                 return None
             if len(batch) != n:
-                raise ValueError(f"prompt lists must have one entry per image ({n}), got {len(batch)}")
+                raise BadPrompt(f"prompt lists must have one entry per image ({n}), got {len(batch)}")
             return batch[i]
 
         all_masks, all_ious, all_low_res = [], [], []
@@ -115,7 +116,7 @@ class SAM2ImagePredictor:
 
     def get_image_embedding(self) -> torch.Tensor:
         if not self._is_image_set:
-            raise RuntimeError("An image must be set with .set_image(...) to generate an embedding.")
+            raise NotReady("An image must be set with .set_image(...) to generate an embedding.")
         return self.predictor.embedding.image_embed
 
     def reset_predictor(self) -> None:

@@ -1,8 +1,9 @@
 """`SAM2VideoPredictor` with the official interface, over masklet's VideoPredictor.
 
-`inference_state` is masklet's typed VideoSession; the official methods take it and
-return what the official ones return: (frame_idx, obj_ids, masks) with masks as torch
-logits of shape (num_objects, 1, H, W) at the video's resolution.
+`inference_state` is masklet's typed VideoSession (it also reads like the official dict:
+`inference_state["num_frames"]`); the official methods take it and return what the
+official ones return: (frame_idx, obj_ids, masks) with masks as torch logits of shape
+(num_objects, 1, H, W) at the video's resolution.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from ..config import TrackerOptions
 from ..inference.session import VideoSession
 from ..inference.video_io import FrameSource
 from ..inference.video_predictor import VideoPredictor
@@ -22,9 +25,16 @@ from ..model import Sam2
 class SAM2VideoPredictor:
     """Drop-in for the official SAM2VideoPredictor; it wraps a model, it is not one."""
 
-    def __init__(self, model: Sam2, fill_hole_area: int | None = None, non_overlap_masks: bool = False, **kwargs: object) -> None:
+    def __init__(self, model: Sam2, options: TrackerOptions | None = None, **changes: object) -> None:
         self.model = model
-        self.predictor = VideoPredictor(model, fill_hole_area=fill_hole_area, non_overlap_masks=non_overlap_masks, **kwargs)
+        self.predictor = VideoPredictor(model, options, **changes)
+
+    @classmethod
+    def from_pretrained(cls, model_id: str = "masklet-nano", **kwargs: object) -> SAM2VideoPredictor:
+        """A video predictor from a hub id ("facebook/sam2.1-hiera-tiny") or a model name."""
+        from .build_sam import build_sam2_video_predictor_hf
+
+        return build_sam2_video_predictor_hf(model_id, **kwargs)
 
     @property
     def device(self) -> torch.device:
@@ -36,7 +46,24 @@ class SAM2VideoPredictor:
 
     @property
     def fill_hole_area(self) -> int:
-        return self.predictor.fill_hole_area
+        return self.predictor.options.fill_hole_area
+
+    @property
+    def non_overlap_masks(self) -> bool:
+        return self.predictor.options.non_overlap_masks
+
+    def to(self, *args: object, **kwargs: object) -> SAM2VideoPredictor:
+        """Move the model (the official predictor is a module); sessions started after it use the new device."""
+        self.model.to(*args, **kwargs)
+        return self
+
+    def eval(self) -> SAM2VideoPredictor:
+        self.model.eval()
+        return self
+
+    def train(self, mode: bool = True) -> SAM2VideoPredictor:
+        self.model.train(mode)
+        return self
 
     def init_state(
         self,
@@ -45,8 +72,12 @@ class SAM2VideoPredictor:
         offload_state_to_cpu: bool = False,
         async_loading_frames: bool = False,
     ) -> VideoSession:
-        """Open a video; frames are decoded lazily, so async loading is always on."""
-        return self.predictor.start(video_path, offload_video_to_cpu, offload_state_to_cpu)
+        """Open a video. Frames are decoded on demand, so `offload_video_to_cpu` and
+        `async_loading_frames` change nothing; the bar shows the frames indexed."""
+        session = self.predictor.start(video_path, offload_video_to_cpu, offload_state_to_cpu)
+        with tqdm(total=session.num_frames, desc="frame loading (on demand)") as bar:
+            bar.update(session.num_frames)
+        return session
 
     def add_new_points_or_box(
         self,
@@ -80,8 +111,16 @@ class SAM2VideoPredictor:
         max_frame_num_to_track: int | None = None,
         reverse: bool = False,
     ) -> Iterator[tuple[int, list[int], torch.Tensor]]:
-        for r in self.predictor.propagate(inference_state, start_frame_idx, max_frame_num_to_track, reverse):
+        frames = self.predictor.propagate(inference_state, start_frame_idx, max_frame_num_to_track, reverse)
+        for r in tqdm(frames, desc="propagate in video", total=self._frames_to_visit(inference_state, start_frame_idx, max_frame_num_to_track, reverse)):
             yield r.frame_idx, r.obj_ids, r.masks
+
+    @staticmethod
+    def _frames_to_visit(session: VideoSession, start: int | None, max_frames: int | None, reverse: bool) -> int | None:
+        if start is None:
+            return None  # known once the preflight has run
+        reach = session.num_frames if max_frames is None else max_frames + 1
+        return min(start + 1, reach) if reverse else min(session.num_frames - start, reach)
 
     def clear_all_prompts_in_frame(
         self, inference_state: VideoSession, frame_idx: int, obj_id: int, need_output: bool = True

@@ -20,7 +20,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..atomic import atomic_path
+from ..errors import BadInput, NotFound
 from ..palette import PALETTE
+
+# The photos and frames the generator draws from, packaged (the shared data's files).
+BACKGROUNDS = Path(__file__).parent / "backgrounds"
 
 SPLIT_SEED_BASE = {"train": 0, "val": 1_000_000, "test": 2_000_000}
 
@@ -39,12 +43,14 @@ def background_sources(data_root: str | os.PathLike, split: str) -> list[Path]:
     """Real images for backgrounds: training and held-out splits use different ones."""
     root = Path(data_root)
     photos = sorted((root / "images").glob("*.jpg"))
-    frames = sorted((root / "videos" / "bedroom").glob("*.jpg"))
+    # Every tenth frame of the 200-frame bedroom clip: the first half trains, the second not.
+    frames = sorted(p for p in (root / "videos" / "bedroom").glob("*.jpg") if p.stem.isdigit() and int(p.stem) % 10 == 0)
     if not photos and not frames:
-        raise FileNotFoundError(f"no photos or frames under {root}: point data_root at the shared data folder")
+        raise NotFound(f"no photos (images/*.jpg) or frames (videos/bedroom/*.jpg) under {root}: "
+                       f"point data_root at the shared data folder, or leave it out for the packaged ones")
     if split == "train":
-        return photos[:1] + frames[: len(frames) // 2 : 10]
-    return photos[1:] + frames[len(frames) // 2 :: 10]
+        return photos[:1] + [p for p in frames if int(p.stem) < 100]
+    return photos[1:] + [p for p in frames if int(p.stem) >= 100]
 
 
 class _Sprite:
@@ -158,9 +164,9 @@ def write_dataset(
     range of one dataset into the same folder.
     """
     if split not in SPLIT_SEED_BASE:
-        raise ValueError(f"split must be one of {sorted(SPLIT_SEED_BASE)}, got {split!r}")
+        raise BadInput(f"split must be one of {sorted(SPLIT_SEED_BASE)}, got {split!r}")
     if first < 0:
-        raise ValueError(f"first must be 0 or more, got {first}")
+        raise BadInput(f"first must be 0 or more, got {first}")
     out = Path(out)
     sources = background_sources(data_root, split)
     for i in range(first, first + num_sequences):

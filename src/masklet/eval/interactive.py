@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..inference.components import connected_components
+from ..inference.connected_components import connected_components
 from ..inference.image_predictor import ImagePredictor
 from .metrics import region_similarity
 

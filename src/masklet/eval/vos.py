@@ -1,7 +1,7 @@
 """Semi-supervised video object segmentation on a DAVIS-layout dataset: J, F and J&F.
 
-Layout: ROOT/JPEGImages/<seq>/*.jpg and ROOT/Annotations/<seq>/*.png, palette-indexed
-(0 background, k the object with id k). Each object's mask is given on the first frame
+Layout (read by masklet.data.davis): ROOT/JPEGImages/<seq>/*.jpg and
+ROOT/Annotations/<seq>/*.png, palette-indexed (0 background, k the object with id k). Each object's mask is given on the first frame
 where it is annotated; every frame is then predicted. As in the DAVIS evaluation, the
 first and last frames of a sequence are not scored.
 """
@@ -19,6 +19,8 @@ import torch
 from PIL import Image
 
 from ..atomic import atomic_path
+from ..data.davis import first_masks, list_sequences, read_annotation
+from ..errors import BadInput, NotFound
 from ..inference.video_predictor import to_video_res
 from .metrics import boundary_accuracy, region_similarity
 
@@ -93,31 +95,6 @@ def comparison_table(results: dict[str, VosResult]) -> str:
     return "\n".join(lines)
 
 
-def read_annotation(path: Path) -> np.ndarray:
-    """A palette-indexed PNG as an (H, W) array of object ids."""
-    img = Image.open(path)
-    if img.mode not in ("P", "L"):
-        raise ValueError(f"{path} is not a palette-indexed PNG (mode {img.mode}): object ids must be palette indices")
-    return np.asarray(img)
-
-
-def list_sequences(root: Path) -> list[str]:
-    images = root / "JPEGImages"
-    if not images.is_dir() or not (root / "Annotations").is_dir():
-        raise FileNotFoundError(f"{root} is not in the DAVIS layout: JPEGImages/<seq>/ and Annotations/<seq>/ are needed")
-    return sorted(p.name for p in images.iterdir() if p.is_dir())
-
-
-def first_masks(annotations: list[np.ndarray]) -> dict[int, tuple[int, np.ndarray]]:
-    """Each object's first annotated frame and its mask there."""
-    found: dict[int, tuple[int, np.ndarray]] = {}
-    for t, ann in enumerate(annotations):
-        for obj_id in np.unique(ann):
-            if obj_id != 0 and int(obj_id) not in found:
-                found[int(obj_id)] = (t, ann == obj_id)
-    return found
-
-
 def score_sequence(name: str, pred: list[np.ndarray], gt: list[np.ndarray], obj_ids: list[int]) -> list[ObjectScore]:
     """Mean J and F of each object over the frames between the first and the last."""
     frames = range(1, len(gt) - 1) if len(gt) > 2 else range(len(gt))
@@ -144,12 +121,12 @@ def evaluate_vos(
     for name in tqdm(sequences or list_sequences(root), desc="sequences", disable=not progress):
         ann_paths = sorted((root / "Annotations" / name).glob("*.png"))
         if not ann_paths:
-            raise FileNotFoundError(f"no annotations for sequence {name} in {root / 'Annotations' / name}")
+            raise NotFound(f"no annotations for sequence {name} in {root / 'Annotations' / name}")
         gt = [read_annotation(p) for p in ann_paths]
         prompts = first_masks(gt)
         pred = segmenter(root / "JPEGImages" / name, prompts)
         if len(pred) != len(gt):
-            raise ValueError(f"{name}: the segmenter returned {len(pred)} frames for {len(gt)} annotations")
+            raise BadInput(f"{name}: the segmenter returned {len(pred)} frames for {len(gt)} annotations")
         if out_dir is not None:
             save_label_maps(Path(out_dir) / name, pred, ann_paths)
         result.objects += score_sequence(name, pred, gt, sorted(prompts))
@@ -175,7 +152,10 @@ def sam2_segmenter(predictor, memory: bool = True) -> Segmenter:
     """
 
     def run(frames: Path, prompts: dict[int, tuple[int, np.ndarray]]) -> list[np.ndarray]:
-        session = predictor.start(frames)
+        with predictor.start(frames) as session:
+            return _segment(session, prompts)
+
+    def _segment(session, prompts: dict[int, tuple[int, np.ndarray]]) -> list[np.ndarray]:
         n = session.num_frames
         logits = torch.full((n, len(prompts), session.video_height, session.video_width), -1024.0)
         if memory:

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ..errors import BadInput, BadPrompt, FrameOutOfRange, NotReady
 from ..model import Sam2
 from .transforms import image_to_tensor, postprocess_masks, preprocess, scale_coords
 
@@ -45,7 +46,7 @@ def _as_tensor(x: object, dtype: torch.dtype, what: str) -> Tensor:
     try:
         return torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=dtype)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be numeric array-like: {exc}") from None
+        raise BadPrompt(f"{what} must be numeric array-like: {exc}") from None
 
 
 class ImagePredictor:
@@ -66,7 +67,7 @@ class ImagePredictor:
     def embed(self, images: list[ImageLike]) -> ImageEmbedding:
         """Run the image encoder on a list of RGB images (each resized to the model size)."""
         if not images:
-            raise ValueError("no images given")
+            raise BadInput("no images given")
         tensors = [image_to_tensor(im) for im in images]
         size = self.model.cfg.image_size
         batch = torch.cat([preprocess(t[None].to(self.device), size) for t in tensors])
@@ -103,34 +104,34 @@ class ImagePredictor:
         points = None
         if point_coords is not None:
             if point_labels is None:
-                raise ValueError("point_coords were given without point_labels: give one label per point (1 positive, 0 negative)")
+                raise BadPrompt("point_coords were given without point_labels: give one label per point (1 positive, 0 negative)")
             coords = _as_tensor(point_coords, torch.float32, "point_coords")
             labels = _as_tensor(point_labels, torch.int64, "point_labels")
             if coords.dim() == 2:
                 coords, labels = coords[None], labels[None]
             if coords.dim() != 3 or coords.shape[-1] != 2:
-                raise ValueError(f"point_coords must have shape (N, 2) or (B, N, 2), got {tuple(coords.shape)}")
+                raise BadPrompt(f"point_coords must have shape (N, 2) or (B, N, 2), got {tuple(coords.shape)}")
             if labels.shape != coords.shape[:-1]:
-                raise ValueError(
+                raise BadPrompt(
                     f"point_labels has shape {tuple(labels.shape)} but point_coords {tuple(coords.shape)}: "
                     "give exactly one label per point"
                 )
             if not bool(((labels >= -1) & (labels <= 3)).all()):
-                raise ValueError("point_labels must be 1 (positive), 0 (negative), 2/3 (box corners) or -1 (padding)")
+                raise BadPrompt("point_labels must be 1 (positive), 0 (negative), 2/3 (box corners) or -1 (padding)")
             points = (scale_coords(coords, orig_hw, size, normalize_coords), labels)
         elif point_labels is not None:
-            raise ValueError("point_labels were given without point_coords")
+            raise BadPrompt("point_labels were given without point_coords")
         if box is not None:
             boxes = _as_tensor(box, torch.float32, "box")
             if boxes.shape[-1:] != (4,) or boxes.dim() > 2:
-                raise ValueError(f"box must have shape (4,) or (N, 4) as x1, y1, x2, y2; got {tuple(boxes.shape)}")
+                raise BadPrompt(f"box must have shape (4,) or (N, 4) as x1, y1, x2, y2; got {tuple(boxes.shape)}")
             corners = scale_coords(boxes.reshape(-1, 2, 2), orig_hw, size, normalize_coords)
             corner_labels = torch.tensor([[2, 3]]).repeat(corners.shape[0], 1)
             if points is not None:
                 coords, labels = points
                 if coords.shape[0] != corners.shape[0]:
                     if coords.shape[0] != 1:
-                        raise ValueError(
+                        raise BadPrompt(
                             f"{corners.shape[0]} boxes but {coords.shape[0]} point sets: give one point set per box, or one for all"
                         )
                     coords = coords.expand(corners.shape[0], -1, -1)
@@ -145,7 +146,7 @@ class ImagePredictor:
                 masks = masks[None]
             expected = self.model.sam_prompt_encoder.mask_input_size
             if masks.dim() != 4 or masks.shape[1] != 1 or tuple(masks.shape[-2:]) != expected:
-                raise ValueError(
+                raise BadPrompt(
                     f"mask_input must have shape (1, {expected[0]}, {expected[1]}) or (N, 1, ...): the low-res "
                     f"logits returned by a previous prediction; got {tuple(masks.shape)}"
                 )
@@ -168,9 +169,9 @@ class ImagePredictor:
     ) -> MaskPrediction:
         """Masks for the prompts on the image `image_index` of the embedded batch."""
         if self.embedding is None:
-            raise RuntimeError("no image is set: call set_image(image) before predicting masks")
+            raise NotReady("no image is set: call set_image(image) before predicting masks")
         if not 0 <= image_index < len(self.embedding.orig_hw):
-            raise IndexError(f"image_index {image_index} out of range for {len(self.embedding.orig_hw)} embedded images")
+            raise FrameOutOfRange(f"image_index {image_index} out of range for {len(self.embedding.orig_hw)} embedded images")
         emb = self.embedding.select(image_index)
         orig_hw = emb.orig_hw[0]
         points, masks_in = self.prepare_prompts(orig_hw, point_coords, point_labels, box, mask_input, normalize_coords)

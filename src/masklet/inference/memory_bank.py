@@ -7,7 +7,10 @@ tracking in reverse), and object pointers from up to max_obj_ptrs_in_encoder fra
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..config import Sam2Config
 
 
 def select_cond_frames(frame_idx: int, cond_frames: Iterable[int], max_cond_frames: int) -> tuple[list[int], list[int]]:
@@ -58,3 +61,59 @@ def pointer_frames(frame_idx: int, num_frames: int | None, max_ptrs: int, revers
             break
         frames.append((t_diff, t))
     return frames
+
+
+@dataclass(frozen=True)
+class MemorySelection:
+    """What one frame attends to, as frame indices; the caller maps them to its outputs."""
+
+    cond_frames: list[int]  # prompted frames attended to (memory slot t_pos 0)
+    recent: list[tuple[int, int]]  # (t_pos, frame) of tracked memories, t_pos 1 .. num_maskmem - 1
+    pointers: list[tuple[int, int]]  # (temporal distance, frame) of object pointers, prompted frames first
+    max_ptr_distance: int  # the distance that the pointers' temporal encoding is scaled by
+
+
+def memory_window(cfg: Sam2Config) -> int:
+    """How far back (frames) a frame's memory can reach: older tracked outputs are never
+    attended to again, so their memories may be released."""
+    return max(cfg.num_maskmem * cfg.memory_temporal_stride_for_eval, cfg.max_obj_ptrs_in_encoder)
+
+
+def select(
+    cfg: Sam2Config,
+    frame_idx: int,
+    cond_frames: Iterable[int],
+    is_tracked: Callable[[int], bool],
+    num_frames: int | None,
+    reverse: bool = False,
+) -> MemorySelection:
+    """The memory bank of `frame_idx`: the one rule inference and training both follow.
+
+    `cond_frames` are the object's prompted frames; `is_tracked(t)` says whether frame t
+    has a tracked (non-prompted) output; `num_frames` is None for an unbounded stream.
+    Prompted frames left out by `max_cond_frames_in_attn` may still serve as recent
+    memories and pointers, as tracked frames do.
+    """
+    selected, unselected = select_cond_frames(frame_idx, cond_frames, cfg.max_cond_frames_in_attn)
+    left_out = set(unselected)
+
+    def usable(t: int) -> bool:
+        return t in left_out or is_tracked(t)
+
+    recent = [
+        (t_pos, t)
+        for t_pos, t in recent_memory_frames(frame_idx, cfg.num_maskmem, reverse, cfg.memory_temporal_stride_for_eval)
+        if usable(t)
+    ]
+    max_ptrs = cfg.max_obj_ptrs_in_encoder if num_frames is None else min(num_frames, cfg.max_obj_ptrs_in_encoder)
+    pointers: list[tuple[int, int]] = []
+    if cfg.use_obj_ptrs_in_encoder:
+        sign = -1 if reverse else 1
+        for t in selected:
+            in_past = t >= frame_idx if reverse else t <= frame_idx
+            if cfg.only_obj_ptrs_in_the_past_for_eval and not in_past:
+                continue
+            distance = (frame_idx - t) * sign if cfg.use_signed_tpos_enc_to_obj_ptrs else abs(frame_idx - t)
+            pointers.append((distance, t))
+        pointers += [(d, t) for d, t in pointer_frames(frame_idx, num_frames, max_ptrs, reverse) if usable(t)]
+    return MemorySelection(selected, recent, pointers, max_ptrs - 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import FrameOutOfRange, UnknownObject
 from .video_io import FrameLoader
 
 
@@ -41,12 +43,12 @@ class FrameOutput:
     memory released; both come back on demand (the memory by re-encoding the frame).
     """
 
-    def __init__(self, pred_masks: Tensor, obj_ptr: Tensor, object_score_logits: Tensor, maskmem_features: Tensor | None = None) -> None:
+    def __init__(self, pred_masks: Tensor, obj_ptr: Tensor, object_score_logits: Tensor) -> None:
         self._pred_masks: Tensor | None = pred_masks  # (1, 1, 4h, 4w) float32 logits
         self._spill: Path | None = None
         self.obj_ptr = obj_ptr  # (1, C)
         self.object_score_logits = object_score_logits  # (1, 1)
-        self.maskmem_features = maskmem_features  # (1, C_mem, h, w) bfloat16, or None
+        self.maskmem_features: Tensor | None = None  # (1, C_mem, h, w) bfloat16 once encoded
         self.memory_from_points = False  # was the memory made from a binarised prompted mask?
 
     @property
@@ -68,31 +70,155 @@ class FrameOutput:
             self._pred_masks = None
 
 
+@dataclass(frozen=True)
+class FrameRole:
+    """How an object answers a new prompt on a frame, and where that answer is filed."""
+
+    first_look: bool  # propagation has not reached the frame: the prompts alone decide (no memory)
+    reverse: bool  # the direction propagation reached it in: its memory is chosen the same way
+    prompted: bool  # the answer becomes a prompted (conditioning) frame of the memory bank
+
+
 @dataclass
 class ObjectTrack:
-    """One object: its prompts per frame and its outputs, prompted frames apart."""
+    """One object: its prompts per frame and its outputs, prompted frames apart.
+
+    Its state changes only through these methods: a prompt is answered and filed as
+    pending, a propagation commits what is pending (prompted or corrected frames) and
+    records what it tracks, and old outputs leave as the memory window moves on.
+    """
 
     obj_id: int
     points: dict[int, PointPrompt] = field(default_factory=dict)
     masks: dict[int, Tensor] = field(default_factory=dict)  # frame -> (1, 1, S, S) binary
     cond_outputs: dict[int, FrameOutput] = field(default_factory=dict)  # prompted frames
     non_cond_outputs: dict[int, FrameOutput] = field(default_factory=dict)  # tracked frames
-    # Prompted since the last propagation: their memories are not encoded yet.
+    # Answers to prompts since the last propagation: their memories are not encoded yet.
     pending_cond: dict[int, FrameOutput] = field(default_factory=dict)
     pending_non_cond: dict[int, FrameOutput] = field(default_factory=dict)
-    tracked: dict[int, bool] = field(default_factory=dict)  # frame -> tracked in reverse?
+    tracked: set[int] = field(default_factory=set)  # frames propagation has reached (prompted ones too)
+    tracked_in_reverse: set[int] = field(default_factory=set)  # of those, reached last going backward
 
-    def output_at(self, frame_idx: int, pending: dict[int, FrameOutput] | None = None) -> FrameOutput | None:
-        """The newest output on a frame: pending first (if given), then prompted, then tracked."""
-        for table in (pending, self.cond_outputs, self.non_cond_outputs):
-            if table is not None and frame_idx in table:
-                return table[frame_idx]
-        return None
+    # -- prompts ------------------------------------------------------------------------
+
+    def role(self, frame_idx: int, corrections_prompted: bool) -> FrameRole:
+        """The role of a new prompt on a frame; `corrections_prompted`: a prompt on a frame
+        propagation has reached also becomes a prompted frame."""
+        first_look = frame_idx not in self.tracked
+        return FrameRole(first_look, frame_idx in self.tracked_in_reverse, first_look or corrections_prompted)
+
+    def set_points(self, frame_idx: int, prompt: PointPrompt) -> None:
+        self.points[frame_idx] = prompt
+        self.masks.pop(frame_idx, None)
+
+    def set_mask(self, frame_idx: int, mask: Tensor) -> None:
+        self.masks[frame_idx] = mask
+        self.points.pop(frame_idx, None)
+
+    def file_answer(self, frame_idx: int, out: FrameOutput, role: FrameRole) -> None:
+        """Keep a prompt's answer until the next propagation commits it."""
+        (self.pending_cond if role.prompted else self.pending_non_cond)[frame_idx] = out
+
+    def latest(self, frame_idx: int, prompted: bool) -> FrameOutput | None:
+        """The newest output on a frame: a pending answer of that kind, else the committed one."""
+        pending = self.pending_cond if prompted else self.pending_non_cond
+        return pending.get(frame_idx) or self.output_at(frame_idx)
+
+    def output_at(self, frame_idx: int) -> FrameOutput | None:
+        """The committed output on a frame: prompted first, then tracked."""
+        return self.cond_outputs.get(frame_idx) or self.non_cond_outputs.get(frame_idx)
+
+    def has_pending_prompt(self, frame_idx: int) -> bool:
+        return frame_idx in self.pending_cond
+
+    def clear_prompts(self, frame_idx: int) -> None:
+        """Forget the prompts on a frame; a prompted frame becomes a tracked one."""
+        self.points.pop(frame_idx, None)
+        self.masks.pop(frame_idx, None)
+        self.pending_cond.pop(frame_idx, None)
+        self.pending_non_cond.pop(frame_idx, None)
+        out = self.cond_outputs.pop(frame_idx, None)
+        if out is not None:
+            self.non_cond_outputs[frame_idx] = out
+            self.tracked.discard(frame_idx)
+            self.tracked_in_reverse.discard(frame_idx)
+
+    def reopen_as_prompted(self, frame_idx: int) -> None:
+        """A frame already tracked becomes a prompted frame again, answered afresh from its
+        prompts and its tracked mask (a stream never comes back to fix a frame later)."""
+        if frame_idx in self.non_cond_outputs:
+            self.pending_cond[frame_idx] = self.non_cond_outputs.pop(frame_idx)
+            self.tracked.discard(frame_idx)
+            self.tracked_in_reverse.discard(frame_idx)
+
+    def commit_pending(self, encode: Callable[[int, FrameOutput], None]) -> None:
+        """File pending answers as prompted or tracked outputs, encoding the memory of each
+        (`encode(frame_idx, out)`) that has none yet."""
+        for pending, table in ((self.pending_non_cond, self.non_cond_outputs), (self.pending_cond, self.cond_outputs)):
+            for frame_idx, out in pending.items():
+                if out.maskmem_features is None:
+                    encode(frame_idx, out)
+                table[frame_idx] = out
+            pending.clear()
+        for frame_idx in self.cond_outputs:
+            self.non_cond_outputs.pop(frame_idx, None)
+
+    # -- propagation ----------------------------------------------------------------------
+
+    def record_tracked(self, frame_idx: int, out: FrameOutput) -> None:
+        self.non_cond_outputs[frame_idx] = out
+
+    def mark_tracked(self, frame_idx: int, reverse: bool) -> None:
+        self.tracked.add(frame_idx)
+        (self.tracked_in_reverse.add if reverse else self.tracked_in_reverse.discard)(frame_idx)
+
+    def release(self, frame_idx: int, spill_path: Path) -> None:
+        """Free a tracked output that left the memory window: its memory goes (re-encoded if
+        ever needed again) and its logits move to disk."""
+        out = self.non_cond_outputs.get(frame_idx)
+        if out is not None:
+            out.maskmem_features = None
+            if out.in_memory:
+                out.spill(spill_path)
+
+    def forget_before(self, frame_idx: int, window: int, spill_path: Callable[[int], Path]) -> None:
+        """For a stream: drop tracked frames beyond the memory window and the prompts of past
+        frames; prompted frames keep their memory and pointer, their logits go to disk."""
+        for t in [t for t in self.non_cond_outputs if t <= frame_idx - window]:
+            del self.non_cond_outputs[t]
+        for t in [t for t in self.tracked if t <= frame_idx - window]:
+            self.tracked.discard(t)
+            self.tracked_in_reverse.discard(t)
+        for table in (self.points, self.masks):
+            for t in [t for t in table if t < frame_idx]:
+                del table[t]
+        for t, out in self.cond_outputs.items():
+            if t < frame_idx and out.in_memory:
+                out.spill(spill_path(t))
+
+
+# What the official `inference_state` dict exposes, read from the typed session.
+_OFFICIAL_KEYS: dict[str, Callable[[VideoSession], object]] = {
+    "num_frames": lambda s: s.num_frames,
+    "video_height": lambda s: s.video_height,
+    "video_width": lambda s: s.video_width,
+    "obj_ids": lambda s: s.obj_ids,
+    "device": lambda s: s.device,
+    "storage_device": lambda s: s.storage_device,
+    "obj_id_to_idx": lambda s: {obj_id: i for i, obj_id in enumerate(s.objects)},
+    "obj_idx_to_id": lambda s: dict(enumerate(s.objects)),
+    "offload_video_to_cpu": lambda s: False,
+    "offload_state_to_cpu": lambda s: s.storage_device.type == "cpu" and s.device.type != "cpu",
+}
 
 
 @dataclass
 class VideoSession:
-    """A video and everything known about the objects in it."""
+    """A video and everything known about the objects in it.
+
+    The attributes are the interface. For code written against the official API it also
+    reads like the official `inference_state` dict (`session["num_frames"]`, read-only).
+    """
 
     frames: FrameLoader
     device: torch.device
@@ -101,6 +227,7 @@ class VideoSession:
     feature_cache: FrameFeatures | None = None  # the most recent frame's features
     maskmem_pos_enc: Tensor | None = None  # the same for every memory: computed once
     scratch: Path | None = None  # spilled mask logits live here
+    owns_source: bool = True  # the session opened its video, so closing it closes the video
 
     @property
     def num_frames(self) -> int:
@@ -127,17 +254,30 @@ class VideoSession:
         if not isinstance(frame_idx, (int, np.integer)) or isinstance(frame_idx, bool):
             raise TypeError(f"frame_idx must be an integer, got {type(frame_idx).__name__}")
         if not 0 <= frame_idx < self.num_frames:
-            raise IndexError(f"frame_idx {frame_idx} out of range: the video has {self.num_frames} frames (0..{self.num_frames - 1})")
+            raise FrameOutOfRange(f"frame_idx {frame_idx} out of range: the video has {self.num_frames} frames (0..{self.num_frames - 1})")
 
     def get_object(self, obj_id: int) -> ObjectTrack:
         if obj_id not in self.objects:
-            raise KeyError(f"unknown object id {obj_id!r}; known ids: {self.obj_ids}")
+            raise UnknownObject(f"unknown object id {obj_id!r}; known ids: {self.obj_ids}")
         return self.objects[obj_id]
+
+    def prompted_on(self, frame_idx: int) -> bool:
+        """Does some object have a new prompted answer on this frame (not yet propagated)?"""
+        return any(obj.has_pending_prompt(frame_idx) for obj in self.objects.values())
 
     def spill_path(self, obj_id: int, frame_idx: int) -> Path:
         if self.scratch is None:
             self.scratch = Path(tempfile.mkdtemp(prefix="masklet-session-"))
         return self.scratch / f"{obj_id}_{frame_idx}.npy"
+
+    def forget_old(self, obj: ObjectTrack, frame_idx: int, reverse: bool, window: int) -> None:
+        """Keep memory flat as tracking moves on: a video's outputs beyond the window are
+        released (spilled, re-encoded on demand); a stream's are dropped."""
+        if not self.length_known:
+            obj.forget_before(frame_idx, window, lambda t: self.spill_path(obj.obj_id, t))
+            return
+        old = frame_idx + window if reverse else frame_idx - window
+        obj.release(old, self.spill_path(obj.obj_id, old))
 
     def clear(self) -> None:
         """Forget every object, prompt and output (frames stay)."""
@@ -147,6 +287,36 @@ class VideoSession:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
 
+    def close(self) -> None:
+        """End the session: forget everything and close the video it opened."""
+        self.clear()
+        self.maskmem_pos_enc = None
+        if self.owns_source:
+            self.frames.source.close()
+
+    def __enter__(self) -> VideoSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __del__(self) -> None:
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+    # -- the official inference_state, read-only -------------------------------------------
+
+    def __getitem__(self, key: str) -> object:
+        if key not in _OFFICIAL_KEYS:
+            raise KeyError(f"{key!r}: masklet's session offers {sorted(_OFFICIAL_KEYS)} as keys; the rest is in its "
+                           f"typed attributes (session.objects[obj_id].cond_outputs, ...)")
+        return _OFFICIAL_KEYS[key](self)
+
+    def __contains__(self, key: object) -> bool:
+        return key in _OFFICIAL_KEYS
+
+    def keys(self) -> list[str]:
+        return list(_OFFICIAL_KEYS)
+
+    def get(self, key: str, default: object = None) -> object:
+        return self[key] if key in _OFFICIAL_KEYS else default

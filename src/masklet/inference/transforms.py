@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from .components import fill_holes_and_sprinkles
+from ..errors import BadInput
+from .connected_components import fill_holes_and_sprinkles
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -21,12 +22,12 @@ def image_to_tensor(image: np.ndarray | Image.Image) -> Tensor:
     if not isinstance(image, np.ndarray):
         raise TypeError(f"expected an HWC uint8 numpy array or a PIL image, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
+        raise BadInput(
             f"expected an RGB image of shape (H, W, 3), got shape {image.shape}; "
             "convert grayscale or RGBA images to RGB first"
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"the image is empty (shape {image.shape})")
+        raise BadInput(f"the image is empty (shape {image.shape})")
     if not image.flags.writeable or not image.flags.c_contiguous:
         image = np.array(image)  # torch wants its own writable, contiguous buffer
     tensor = torch.from_numpy(image).permute(2, 0, 1)
@@ -34,7 +35,7 @@ def image_to_tensor(image: np.ndarray | Image.Image) -> Tensor:
         return tensor.float() / 255.0
     if np.issubdtype(image.dtype, np.floating):
         return tensor.float()  # already in [0, 1]
-    raise ValueError(f"expected a uint8 (or float in [0, 1]) image, got dtype {image.dtype}")
+    raise BadInput(f"expected a uint8 (or float in [0, 1]) image, got dtype {image.dtype}")
 
 
 def preprocess(images: Tensor, resolution: int) -> Tensor:

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ..errors import LimitError, OutsideRoot
+from ..errors import BadInput, FrameOutOfRange, LimitError, NotFound, OutsideRoot
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".JPG", ".JPEG")
@@ -26,8 +26,8 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-class VideoError(ValueError):
-    """A video that cannot be opened or read."""
+class VideoError(BadInput):
+    """A video or image that cannot be opened or read."""
 
 
 class FrameSource:
@@ -44,7 +44,7 @@ class FrameSource:
 
     def check_index(self, index: int) -> None:
         if not isinstance(index, (int, np.integer)) or not 0 <= index < self.num_frames:
-            raise IndexError(f"frame index {index} out of range: the video has {self.num_frames} frames (0..{self.num_frames - 1})")
+            raise FrameOutOfRange(f"frame index {index} out of range: the video has {self.num_frames} frames (0..{self.num_frames - 1})")
 
     def close(self) -> None:
         """Release what the source holds open (a decoder, a file); reading after it fails."""
@@ -282,7 +282,7 @@ class StreamSource(FrameSource):
 
     def frame(self, index: int) -> np.ndarray:
         if index not in self._frames:
-            raise IndexError(f"frame {index} is no longer held by the stream (it keeps the last {self.keep})")
+            raise FrameOutOfRange(f"frame {index} is no longer held by the stream (it keeps the last {self.keep})")
         return self._frames[index]
 
 
@@ -304,7 +304,7 @@ def open_video(
         return ArraySource(video)
     path = Path(video)
     if not path.exists():
-        raise FileNotFoundError(f"video not found: {path} (give an MP4 file or a folder of JPEG frames)")
+        raise NotFound(f"video not found: {path} (give an MP4 file or a folder of JPEG frames)")
     if path.is_dir():
         return JpegFolderSource(path, max_pixels, max_frames, root)
     check_under(path, root)

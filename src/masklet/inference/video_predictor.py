@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..config import TrackerOptions
+from ..errors import BadPrompt, NotReady, UnknownObject
 from ..model import Sam2
 from ..model.sam2 import NO_OBJ_SCORE, MemoryTokens, TrackOutput
-from .components import fill_holes
-from .memory_bank import pointer_frames, recent_memory_frames, select_cond_frames
-from .session import FrameFeatures, FrameOutput, ObjectTrack, PointPrompt, VideoSession
+from .connected_components import fill_holes
+from .memory_bank import memory_window, select
+from .session import FrameFeatures, FrameOutput, FrameRole, ObjectTrack, PointPrompt, VideoSession
 from .video_io import FrameLoader, FrameSource, open_video
 
 
@@ -75,32 +77,32 @@ def _as_float_tensor(x: object, what: str) -> Tensor:
     try:
         return torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float32)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be numeric array-like: {exc}") from None
+        raise BadPrompt(f"{what} must be numeric array-like: {exc}") from None
 
 
 class VideoPredictor:
-    """Segments and tracks objects through a video held in a VideoSession."""
+    """Segments and tracks objects through a video held in a VideoSession.
 
-    def __init__(
-        self,
-        model: Sam2,
-        fill_hole_area: int | None = None,
-        non_overlap_masks: bool = False,
-        add_all_frames_to_correct_as_cond: bool | None = None,
-        frame_cache_size: int = 8,
-    ) -> None:
+    `options` (or their fields as keywords: `fill_hole_area=0`) say how the network is
+    run; they change no weight.
+    """
+
+    def __init__(self, model: Sam2, options: TrackerOptions | None = None, frame_cache_size: int = 8, **changes: object) -> None:
         self.model = model
-        cfg = model.cfg
-        self.fill_hole_area = cfg.fill_hole_area if fill_hole_area is None else fill_hole_area
-        self.non_overlap_masks = non_overlap_masks
-        self.add_all_frames_to_correct_as_cond = (
-            cfg.add_all_frames_to_correct_as_cond if add_all_frames_to_correct_as_cond is None else add_all_frames_to_correct_as_cond
-        )
+        self.options = replace(options or TrackerOptions(), **{k: v for k, v in changes.items() if v is not None})
         self.frame_cache_size = frame_cache_size
 
     @property
     def image_size(self) -> int:
         return self.model.cfg.image_size
+
+    @property
+    def fill_hole_area(self) -> int:
+        return self.options.fill_hole_area
+
+    @property
+    def non_overlap_masks(self) -> bool:
+        return self.options.non_overlap_masks
 
     # -- session ---------------------------------------------------------------------
 
@@ -110,16 +112,25 @@ class VideoPredictor:
         offload_video_to_cpu: bool = False,
         offload_state_to_cpu: bool = False,
     ) -> VideoSession:
-        """Open a video (MP4, JPEG folder, frames or a FrameSource) as a new session."""
+        """Open a video (MP4, JPEG folder, frames or a FrameSource) as a new session.
+
+        `offload_video_to_cpu` is accepted and has no effect: frames are decoded on demand
+        and only a few are kept. `offload_state_to_cpu` keeps outputs and memories on the CPU.
+        """
         source = open_video(video)
         device = self.model.device
         session = VideoSession(
             frames=FrameLoader(source, self.image_size, cache_size=self.frame_cache_size),
             device=device,
             storage_device=torch.device("cpu") if offload_state_to_cpu else device,
+            owns_source=source is not video,
         )
         if source.num_frames > 0:
-            self.frame_features(session, 0)  # fail early on an unreadable first frame
+            try:
+                self.frame_features(session, 0)  # fail early on an unreadable first frame
+            except BaseException:
+                session.close()
+                raise
         return session
 
     def reset(self, session: VideoSession) -> None:
@@ -145,41 +156,21 @@ class VideoPredictor:
         return result
 
     def _memory_for(self, session: VideoSession, obj: ObjectTrack, frame_idx: int, reverse: bool) -> MemoryTokens:
-        """The memory bank of one object for a frame that is not its first prompted frame."""
-        cfg = self.model.cfg
+        """The memory bank of one object for a frame that is not its first look at it."""
         if not obj.cond_outputs:
-            raise RuntimeError(f"object {obj.obj_id} has no prompted frame to track from; add points, a box or a mask first")
-        selected, unselected = select_cond_frames(frame_idx, obj.cond_outputs, cfg.max_cond_frames_in_attn)
-        unselected_outputs = {t: obj.cond_outputs[t] for t in unselected}
+            raise NotReady(f"object {obj.obj_id} has no prompted frame to track from; add points, a box or a mask first")
+        num_frames = session.num_frames if session.length_known else None
+        chosen = select(self.model.cfg, frame_idx, obj.cond_outputs, obj.non_cond_outputs.__contains__, num_frames, reverse)
 
-        def tracked_output(t: int) -> FrameOutput | None:
-            return obj.non_cond_outputs.get(t, unselected_outputs.get(t))
+        def tracked(t: int) -> FrameOutput:  # a tracked output, or a prompted one left out of the prompted slots
+            out = obj.non_cond_outputs.get(t)
+            return out if out is not None else obj.cond_outputs[t]
 
-        memories = []
-        slots = [(0, t, obj.cond_outputs[t]) for t in selected]
-        for t_pos, t in recent_memory_frames(frame_idx, cfg.num_maskmem, reverse, cfg.memory_temporal_stride_for_eval):
-            slots.append((t_pos, t, tracked_output(t)))
-        for t_pos, t, out in slots:
-            if out is None:
-                continue
-            memories.append((t_pos, self._ensure_memory(session, t, out), session.maskmem_pos_enc))
-
-        pointers = []
-        length = session.num_frames if session.length_known else None
-        max_ptrs = cfg.max_obj_ptrs_in_encoder if length is None else min(length, cfg.max_obj_ptrs_in_encoder)
-        if cfg.use_obj_ptrs_in_encoder:
-            sign = -1 if reverse else 1
-            for t in selected:
-                in_past = t >= frame_idx if reverse else t <= frame_idx
-                if cfg.only_obj_ptrs_in_the_past_for_eval and not in_past:
-                    continue
-                distance = (frame_idx - t) * sign if cfg.use_signed_tpos_enc_to_obj_ptrs else abs(frame_idx - t)
-                pointers.append((distance, obj.cond_outputs[t].obj_ptr))
-            for distance, t in pointer_frames(frame_idx, length, max_ptrs, reverse):
-                out = tracked_output(t)
-                if out is not None:
-                    pointers.append((distance, out.obj_ptr))
-        return self.model.memory_tokens(memories, pointers, max_ptrs - 1)
+        slots = [(0, t, obj.cond_outputs[t]) for t in chosen.cond_frames] + [(t_pos, t, tracked(t)) for t_pos, t in chosen.recent]
+        memories = [(t_pos, self._ensure_memory(session, t, out), session.maskmem_pos_enc) for t_pos, t, out in slots]
+        cond = set(chosen.cond_frames)
+        pointers = [(d, (obj.cond_outputs[t] if t in cond else tracked(t)).obj_ptr) for d, t in chosen.pointers]
+        return self.model.memory_tokens(memories, pointers, chosen.max_ptr_distance)
 
     def _ensure_memory(self, session: VideoSession, frame_idx: int, out: FrameOutput) -> Tensor:
         """A frame's memory features, re-encoded from its mask if they were released."""
@@ -210,26 +201,28 @@ class VideoPredictor:
             session.maskmem_pos_enc = pos
 
     @torch.inference_mode()
-    def _track_frame(
+    def _answer(
         self,
         session: VideoSession,
         obj: ObjectTrack,
         frame_idx: int,
-        is_init_cond_frame: bool,
-        points: PointPrompt | None,
-        mask: Tensor | None,
+        *,
+        first_look: bool,
         reverse: bool,
-        run_mem_encoder: bool,
+        points: PointPrompt | None = None,
+        mask: Tensor | None = None,
         prev_mask_logits: Tensor | None = None,
+        remember: bool = False,
     ) -> FrameOutput:
-        """One object on one frame: prompts and/or memory -> mask, pointer (and memory)."""
+        """One object on one frame: prompts and/or memory -> mask, pointer (and, when
+        `remember`, its memory for later frames)."""
         model = self.model
         feats = self.frame_features(session, frame_idx)
         if mask is not None and model.cfg.use_mask_input_as_output_without_sam:
             result: TrackOutput = model.use_mask_as_output(feats.vision_feats, feats.high_res_feats, mask)
         else:
-            memory = None if is_init_cond_frame else self._memory_for(session, obj, frame_idx, reverse)
-            pix = model.condition_on_memory(feats.vision_feats, feats.vision_pos, memory)
+            memory = None if first_look else self._memory_for(session, obj, frame_idx, reverse)
+            pix = model.condition_on_memory(feats.vision_feats, feats.vision_pos, memory, key_pool=self.options.key_pool)
             if prev_mask_logits is not None:
                 mask = prev_mask_logits
             num_points = 0 if points is None else points.labels.shape[1]
@@ -238,13 +231,13 @@ class VideoPredictor:
                 None if points is None else (points.coords, points.labels),
                 mask,
                 feats.high_res_feats,
-                model.use_multimask(is_init_cond_frame, num_points),
+                model.use_multimask(first_look, num_points),
             )
         pred_masks = result.low_res_masks
-        if self.fill_hole_area > 0:
-            pred_masks = fill_holes(pred_masks, self.fill_hole_area)
+        if self.options.fill_hole_area > 0:
+            pred_masks = fill_holes(pred_masks, self.options.fill_hole_area)
         out = FrameOutput(pred_masks.to(session.storage_device), result.obj_ptr, result.object_score_logits)
-        if run_mem_encoder:
+        if remember:
             self._store_memory(session, out, feats, result.high_res_masks, is_mask_from_pts=points is not None)
         return out
 
@@ -262,9 +255,9 @@ class VideoPredictor:
         self, session: VideoSession, points: object, labels: object, box: object, normalize_coords: bool, clear_old_points: bool
     ) -> tuple[Tensor, Tensor]:
         if (points is None) != (labels is None):
-            raise ValueError("points and labels must be given together: one label (1 positive, 0 negative) per point")
+            raise BadPrompt("points and labels must be given together: one label (1 positive, 0 negative) per point")
         if points is None and box is None:
-            raise ValueError("give points with labels, a box, or both")
+            raise BadPrompt("give points with labels, a box, or both")
         coords = torch.zeros(1, 0, 2) if points is None else _as_float_tensor(points, "points")
         lab = torch.zeros(1, 0, dtype=torch.int32) if labels is None else _as_float_tensor(labels, "labels").to(torch.int32)
         if coords.dim() == 2:
@@ -272,17 +265,17 @@ class VideoPredictor:
         if lab.dim() == 1:
             lab = lab.unsqueeze(0)
         if coords.dim() != 3 or coords.shape[0] != 1 or coords.shape[-1] != 2:
-            raise ValueError(f"points must have shape (N, 2) as x, y; got {tuple(coords.shape)}")
+            raise BadPrompt(f"points must have shape (N, 2) as x, y; got {tuple(coords.shape)}")
         if lab.shape != coords.shape[:2]:
-            raise ValueError(f"{coords.shape[1]} points but labels of shape {tuple(lab.shape)}: give one label per point")
+            raise BadPrompt(f"{coords.shape[1]} points but labels of shape {tuple(lab.shape)}: give one label per point")
         if lab.numel() and not bool(((lab >= 0) & (lab <= 3)).all()):
-            raise ValueError("labels must be 1 (positive click) or 0 (negative click); 2 and 3 mark box corners")
+            raise BadPrompt("labels must be 1 (positive click) or 0 (negative click); 2 and 3 mark box corners")
         if box is not None:
             if not clear_old_points:
-                raise ValueError("a box must come before any click: add it with clear_old_points=True")
+                raise BadPrompt("a box must come before any click: add it with clear_old_points=True")
             b = _as_float_tensor(box, "box")
             if b.numel() != 4:
-                raise ValueError(f"box must be x1, y1, x2, y2; got shape {tuple(b.shape)}")
+                raise BadPrompt(f"box must be x1, y1, x2, y2; got shape {tuple(b.shape)}")
             coords = torch.cat([b.reshape(1, 2, 2), coords], dim=1)
             lab = torch.cat([torch.tensor([[2, 3]], dtype=torch.int32), lab], dim=1)
         if normalize_coords:
@@ -290,9 +283,9 @@ class VideoPredictor:
         coords = coords * self.image_size
         return coords.to(session.device), lab.to(session.device)
 
-    def _refine_from(self, obj: ObjectTrack, frame_idx: int, pending: dict[int, FrameOutput]) -> Tensor | None:
+    def _refine_from(self, obj: ObjectTrack, frame_idx: int, role: FrameRole) -> Tensor | None:
         """The previous mask logits on a frame, used as the mask prompt of a new click."""
-        prev = obj.output_at(frame_idx, pending)
+        prev = obj.latest(frame_idx, role.prompted)
         if prev is None:
             return None
         return prev.pred_masks.to(self.model.device).clamp(-32.0, 32.0)
@@ -317,15 +310,12 @@ class VideoPredictor:
         if old is not None:
             coords, labels_t = torch.cat([old.coords, coords], dim=1), torch.cat([old.labels, labels_t], dim=1)
         prompt = PointPrompt(coords, labels_t)
-        obj.points[frame_idx] = prompt
-        obj.masks.pop(frame_idx, None)
-        is_init, reverse, is_cond, pending = self._frame_role(obj, frame_idx)
-        out = self._track_frame(
-            session, obj, frame_idx, is_init, prompt, None, reverse, run_mem_encoder=False,
-            prev_mask_logits=self._refine_from(obj, frame_idx, pending),
-        )
-        pending[frame_idx] = out
-        return self._consolidate(session, frame_idx, is_cond)
+        obj.set_points(frame_idx, prompt)
+        role = obj.role(frame_idx, self.options.add_all_frames_to_correct_as_cond)
+        out = self._answer(session, obj, frame_idx, first_look=role.first_look, reverse=role.reverse, points=prompt,
+                           prev_mask_logits=self._refine_from(obj, frame_idx, role))
+        obj.file_answer(frame_idx, out, role)
+        return self._consolidate(session, frame_idx, role.prompted)
 
     @torch.inference_mode()
     def add_mask(self, session: VideoSession, frame_idx: int, obj_id: int, mask: object) -> FrameMasks:
@@ -333,34 +323,27 @@ class VideoPredictor:
         session.check_frame(frame_idx)
         m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, Tensor) else mask)
         if m.dim() != 2:
-            raise ValueError(f"mask must be a 2-D (H, W) array, got shape {tuple(m.shape)}")
+            raise BadPrompt(f"mask must be a 2-D (H, W) array, got shape {tuple(m.shape)}")
         if m.numel() == 0:
-            raise ValueError("mask is empty (zero size)")
+            raise BadPrompt("mask is empty (zero size)")
         m = m.bool().float()[None, None].to(session.device)
         if tuple(m.shape[-2:]) != (self.image_size, self.image_size):
             m = F.interpolate(m, size=(self.image_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
             m = (m >= 0.5).float()
         obj = self._object(session, obj_id)
-        obj.masks[frame_idx] = m
-        obj.points.pop(frame_idx, None)
-        is_init, reverse, is_cond, pending = self._frame_role(obj, frame_idx)
-        pending[frame_idx] = self._track_frame(session, obj, frame_idx, is_init, None, m, reverse, run_mem_encoder=False)
-        return self._consolidate(session, frame_idx, is_cond)
+        obj.set_mask(frame_idx, m)
+        role = obj.role(frame_idx, self.options.add_all_frames_to_correct_as_cond)
+        out = self._answer(session, obj, frame_idx, first_look=role.first_look, reverse=role.reverse, mask=m)
+        obj.file_answer(frame_idx, out, role)
+        return self._consolidate(session, frame_idx, role.prompted)
 
-    def _frame_role(self, obj: ObjectTrack, frame_idx: int) -> tuple[bool, bool, bool, dict[int, FrameOutput]]:
-        """Is this the object's first look at the frame, in which direction was it tracked,
-        and does the new output become a prompted (conditioning) frame?"""
-        is_init = frame_idx not in obj.tracked
-        reverse = False if is_init else obj.tracked[frame_idx]
-        is_cond = is_init or self.add_all_frames_to_correct_as_cond
-        return is_init, reverse, is_cond, obj.pending_cond if is_cond else obj.pending_non_cond
-
-    def _consolidate(self, session: VideoSession, frame_idx: int, is_cond: bool) -> FrameMasks:
-        """Every object's newest mask on a frame (absent: very negative)."""
+    def _consolidate(self, session: VideoSession, frame_idx: int, prompted: bool) -> FrameMasks:
+        """Every object's newest mask on a frame (absent: very negative); `prompted` says
+        which pending answers count (those filed as prompted frames, or as corrections)."""
         side = self.image_size // 4
         masks = torch.full((len(session.objects), 1, side, side), NO_OBJ_SCORE, dtype=torch.float32, device=session.device)
         for i, obj in enumerate(session.objects.values()):
-            out = obj.output_at(frame_idx, obj.pending_cond if is_cond else obj.pending_non_cond)
+            out = obj.latest(frame_idx, prompted)
             if out is not None:
                 masks[i : i + 1] = out.pred_masks.to(session.device)
         return self.frame_masks(session, frame_idx, masks)
@@ -373,25 +356,16 @@ class VideoPredictor:
     def clear_frame_prompts(self, session: VideoSession, frame_idx: int, obj_id: int, need_output: bool = True) -> FrameMasks | None:
         """Remove an object's prompts on a frame; a prompted frame becomes a tracked one."""
         session.check_frame(frame_idx)
-        obj = session.get_object(obj_id)
-        obj.points.pop(frame_idx, None)
-        obj.masks.pop(frame_idx, None)
-        obj.pending_cond.pop(frame_idx, None)
-        obj.pending_non_cond.pop(frame_idx, None)
-        out = obj.cond_outputs.pop(frame_idx, None)
-        if out is not None:
-            obj.non_cond_outputs[frame_idx] = out
-            obj.tracked.pop(frame_idx, None)
+        session.get_object(obj_id).clear_prompts(frame_idx)
         if not need_output:
             return None
-        is_cond = any(frame_idx in o.pending_cond for o in session.objects.values())
-        return self._consolidate(session, frame_idx, is_cond)
+        return self._consolidate(session, frame_idx, session.prompted_on(frame_idx))
 
     def remove_object(self, session: VideoSession, obj_id: int, strict: bool = False, need_output: bool = True) -> tuple[list[int], list[tuple[int, Tensor]]]:
         """Forget an object; returns the remaining ids and refreshed masks of its prompted frames."""
         if obj_id not in session.objects:
             if strict:
-                raise KeyError(f"cannot remove object id {obj_id!r}: it does not exist; known ids: {session.obj_ids}")
+                raise UnknownObject(f"cannot remove object id {obj_id!r}: it does not exist; known ids: {session.obj_ids}")
             return session.obj_ids, []
         if len(session.objects) == 1:
             self.reset(session)
@@ -404,28 +378,25 @@ class VideoPredictor:
         updated = []
         if need_output:
             for frame_idx in prompted:
-                is_cond = any(frame_idx in o.pending_cond for o in session.objects.values())
-                updated.append((frame_idx, self._consolidate(session, frame_idx, is_cond).masks))
+                updated.append((frame_idx, self._consolidate(session, frame_idx, session.prompted_on(frame_idx)).masks))
         return session.obj_ids, updated
 
     # -- propagation ------------------------------------------------------------------
 
     @torch.inference_mode()
-    def _preflight(self, session: VideoSession) -> None:
-        """Encode the memories of newly prompted frames and file them as prompted/tracked."""
-        if not session.objects:
-            raise RuntimeError("no object has prompts yet: add points, a box or a mask first")
+    def commit_prompts(self, session: VideoSession) -> None:
+        """Encode the memories of newly prompted (or corrected) frames and file them as
+        prompted or tracked outputs: what a propagation does before its first frame."""
         for obj in session.objects.values():
-            for pending, table in ((obj.pending_non_cond, obj.non_cond_outputs), (obj.pending_cond, obj.cond_outputs)):
-                for frame_idx, out in pending.items():
-                    if out.maskmem_features is None:
-                        self.encode_memory_from_logits(session, frame_idx, out, from_points=True)
-                    table[frame_idx] = out
-                pending.clear()
+            obj.commit_pending(lambda t, out: self.encode_memory_from_logits(session, t, out, from_points=True))
+
+    def _preflight(self, session: VideoSession) -> None:
+        if not session.objects:
+            raise NotReady("no object has prompts yet: add points, a box or a mask first")
+        self.commit_prompts(session)
+        for obj in session.objects.values():
             if not obj.cond_outputs:
-                raise RuntimeError(f"object {obj.obj_id} has no prompts: add points, a box or a mask for it, or remove it")
-            for frame_idx in obj.cond_outputs:
-                obj.non_cond_outputs.pop(frame_idx, None)
+                raise NotReady(f"object {obj.obj_id} has no prompts: add points, a box or a mask for it, or remove it")
 
     def propagate(
         self,
@@ -443,7 +414,7 @@ class VideoPredictor:
         if max_frame_num_to_track is None:
             max_frame_num_to_track = n
         if max_frame_num_to_track < 0:
-            raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
+            raise BadPrompt(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
         if reverse:
             end = max(start_frame_idx - max_frame_num_to_track, 0)
             order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
@@ -451,7 +422,7 @@ class VideoPredictor:
             end = min(start_frame_idx + max_frame_num_to_track, n - 1)
             order = range(start_frame_idx, end + 1)
         for frame_idx in order:
-            yield self._propagate_frame(session, frame_idx, reverse)
+            yield self.track_frame(session, frame_idx, reverse=reverse)
 
     def propagate_directions(
         self,
@@ -466,7 +437,7 @@ class VideoPredictor:
         so every prompted frame is covered; "both" starts on the first.
         """
         if direction not in ("forward", "backward", "both"):
-            raise ValueError(f"direction must be 'forward', 'backward' or 'both', got {direction!r}")
+            raise BadPrompt(f"direction must be 'forward', 'backward' or 'both', got {direction!r}")
         self._preflight(session)
         if start_frame_idx is None:
             prompted = [t for obj in session.objects.values() for t in obj.cond_outputs]
@@ -481,28 +452,18 @@ class VideoPredictor:
                 yield result
 
     @torch.inference_mode()
-    def _propagate_frame(self, session: VideoSession, frame_idx: int, reverse: bool) -> FrameMasks:
+    def track_frame(self, session: VideoSession, frame_idx: int, *, reverse: bool = False) -> FrameMasks:
+        """One step of propagation, the same for a video and a stream: every object's mask
+        on a frame (its prompted answer there, or tracked from its memory bank), remembered
+        for the frames after it, with what left the memory window let go."""
+        window = memory_window(self.model.cfg)
         per_object = []
         for obj in session.objects.values():
-            if frame_idx in obj.cond_outputs:
-                masks = obj.cond_outputs[frame_idx].pred_masks.to(session.device)
-            else:
-                out = self._track_frame(session, obj, frame_idx, False, None, None, reverse, run_mem_encoder=True)
-                obj.non_cond_outputs[frame_idx] = out
-                masks = out.pred_masks
-                self._release_old(session, obj, frame_idx, reverse)
-            obj.tracked[frame_idx] = reverse
-            per_object.append(masks)
-        return self.frame_masks(session, frame_idx, torch.cat(per_object, dim=0).to(session.device))
-
-    def _release_old(self, session: VideoSession, obj: ObjectTrack, frame_idx: int, reverse: bool) -> None:
-        """Bound memory: outputs that slid out of the memory window lose their memory
-        features (re-encoded if ever needed again) and spill their logits to disk."""
-        cfg = self.model.cfg
-        window = max(cfg.num_maskmem * cfg.memory_temporal_stride_for_eval, cfg.max_obj_ptrs_in_encoder)
-        old = frame_idx + window if reverse else frame_idx - window
-        out = obj.non_cond_outputs.get(old)
-        if out is not None:
-            out.maskmem_features = None
-            if out.in_memory:
-                out.spill(session.spill_path(obj.obj_id, old))
+            out = obj.cond_outputs.get(frame_idx)
+            if out is None:
+                out = self._answer(session, obj, frame_idx, first_look=False, reverse=reverse, remember=True)
+                obj.record_tracked(frame_idx, out)
+            obj.mark_tracked(frame_idx, reverse)
+            session.forget_old(obj, frame_idx, reverse, window)
+            per_object.append(out.pred_masks.to(session.device))
+        return self.frame_masks(session, frame_idx, torch.cat(per_object, dim=0))

@@ -138,11 +138,13 @@ class MemoryAttention(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(
-        self, curr: Tensor, memory: Tensor, curr_pos: Tensor, memory_pos: Tensor, num_obj_ptr_tokens: int = 0
+        self, curr: Tensor, memory: Tensor, curr_pos: Tensor, memory_pos: Tensor, num_obj_ptr_tokens: int = 0, key_pool: int = 1
     ) -> Tensor:
-        """curr, curr_pos: (B, HW, C); memory, memory_pos: (B, M, C_mem). Returns (B, HW, C)."""
+        """curr, curr_pos: (B, HW, C); memory, memory_pos: (B, M, C_mem). Returns (B, HW, C).
+
+        key_pool > 1 (a tracker's speed option) cross-attends to pooled memories, approximately.
+        """
         x = curr + 0.1 * curr_pos if self.cfg.pos_enc_at_input else curr
         for layer in self.layers:
-            x = layer(x, memory, pos=memory_pos, query_pos=curr_pos, num_k_exclude_rope=num_obj_ptr_tokens,
-                      key_pool=self.cfg.key_pool)
+            x = layer(x, memory, pos=memory_pos, query_pos=curr_pos, num_k_exclude_rope=num_obj_ptr_tokens, key_pool=key_pool)
         return self.norm(x)

@@ -109,8 +109,17 @@ class Sam2(nn.Module):
         """The stride-16 embedding of a frame that has no memory to attend to (an image)."""
         return self.image_embedding_without_memory_map(feats.vision_features)
 
-    def forward(self, images: Tensor) -> ImageFeatures:
-        return self.forward_image(images)
+    @property
+    def image_size(self) -> int:
+        """The square input resolution (the official models' attribute)."""
+        return self.cfg.image_size
+
+    def forward(self, *args: object, **kwargs: object) -> None:
+        # As in the official model: the network runs in steps, called by the predictors.
+        raise NotImplementedError(
+            "Sam2 runs in steps: forward_image, forward_sam_heads, condition_on_memory, encode_memory; "
+            "use ImagePredictor / VideoPredictor (or SAM2ImagePredictor / SAM2VideoPredictor)"
+        )
 
     # -- prompting a frame ------------------------------------------------------------
 
@@ -238,14 +247,19 @@ class Sam2(nn.Module):
             num_ptr_tokens = ptrs.shape[1]
         return MemoryTokens(torch.cat(tokens, dim=1), torch.cat(pos, dim=1), num_ptr_tokens)
 
-    def condition_on_memory(self, vision_feat: Tensor, vision_pos: Tensor, memory: MemoryTokens | None) -> Tensor:
-        """Frame features (B, C, h, w) attended to the memory bank; no memory: no_mem_embed."""
+    def condition_on_memory(
+        self, vision_feat: Tensor, vision_pos: Tensor, memory: MemoryTokens | None, key_pool: int = 1
+    ) -> Tensor:
+        """Frame features (B, C, h, w) attended to the memory bank; no memory: no_mem_embed.
+
+        key_pool > 1: the approximate 'fast' memory attention (a tracker option)."""
         b, c, h, w = vision_feat.shape
         if memory is None:
             return self.image_embedding_without_memory_map(vision_feat)
         curr = vision_feat.flatten(2).transpose(1, 2)  # (B, C, h, w) -> (B, hw, C)
         curr_pos = vision_pos.flatten(2).transpose(1, 2)
-        out = self.memory_attention(curr, memory.tokens, curr_pos, memory.pos, num_obj_ptr_tokens=memory.num_obj_ptr_tokens)
+        out = self.memory_attention(curr, memory.tokens, curr_pos, memory.pos, num_obj_ptr_tokens=memory.num_obj_ptr_tokens,
+                                    key_pool=key_pool)
         return out.transpose(1, 2).reshape(b, c, h, w)
 
     def image_embedding_without_memory_map(self, vision_feat: Tensor) -> Tensor:

@@ -1,5 +1,6 @@
 """The HTTP service and the web annotator (`masklet serve`); needs the `serve` extra."""
 
-from .app import ServerSettings, create_app
+from .app import create_app
+from .settings import ServerSettings
 
 __all__ = ["ServerSettings", "create_app"]

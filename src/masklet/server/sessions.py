@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LimitError, SessionsFull
+from ..errors import SessionsFull, UnknownSession
 from ..inference.session import VideoSession
 from ..inference.video_io import FrameSource
 from ..inference.video_predictor import FrameMasks
 from ..masks_io import label_map
 from ..rle import rle_decode, rle_encode
 
-__all__ = ["LimitError", "Session", "SessionStore", "SessionsFull", "make_workdir"]
+__all__ = ["Session", "SessionStore", "make_workdir"]
 
 
 @dataclass
@@ -106,8 +106,8 @@ class Session:
         """Stop its work, free its state, close its video and remove its files."""
         self.cancel.set()
         with self.lock:  # let a running model call finish first
-            self.state.clear()
-            self.source.close()
+            self.state.close()
+            self.source.close()  # the service opened it and handed it to the session
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -127,7 +127,7 @@ class SessionStore:
         return list(self._sessions)
 
     def reserve(self) -> str:
-        """A fresh id, or LimitError when the service holds its maximum of sessions."""
+        """A fresh id, or SessionsFull when the service holds its maximum of sessions."""
         self.expire()
         with self._guard:
             if len(self._sessions) >= self.max_sessions:
@@ -146,7 +146,7 @@ class SessionStore:
     def get(self, session_id: str) -> Session:
         session = self._sessions.get(session_id)
         if session is None:
-            raise KeyError(f"no session {session_id!r}: it was deleted, expired, or never existed")
+            raise UnknownSession(f"no session {session_id!r}: it was deleted, expired, or never existed")
         session.touch()
         return session
 

@@ -2,8 +2,9 @@
 
 The first frame gets a prompt (its mask, a box or clicks, by sampled probabilities);
 every later frame is segmented from memory, and some get a corrective click sampled from
-the error of the answer they would have given without it. Memories are built exactly as
-at inference, but in float32 and with gradients.
+the error of the answer they would have given without it. Memories are chosen by the
+rule inference follows (memory_bank.select: the temporal stride, the cap on prompted
+frames, past-only pointers) and built as at inference, but in float32 and with gradients.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..inference.memory_bank import recent_memory_frames
+from ..inference.memory_bank import select
 from ..model import Sam2
 from ..model.prompt_encoder import NOT_A_POINT
 from .losses import LossTerms, mask_losses
@@ -161,10 +162,8 @@ def _corrective_clicks(pred_low: Tensor, targets: Tensor, image_size: int, gener
 
 
 def _memory(model: Sam2, t: int, memories: list, pointers: list[Tensor], num_frames: int):
-    """Frame 0 as the prompted frame plus the most recent frames, with pointers."""
-    cfg = model.cfg
-    slots = [(0, 0)] + [(t_pos, f) for t_pos, f in recent_memory_frames(t, cfg.num_maskmem, False) if 0 < f < t]
-    mem = [(t_pos, memories[f][0], memories[f][1]) for t_pos, f in slots]
-    max_ptrs = min(num_frames, cfg.max_obj_ptrs_in_encoder)
-    recent = [(d, pointers[t - d]) for d in range(1, min(t, max_ptrs)) if t - d > 0]
-    return model.memory_tokens(mem, [(t, pointers[0])] + recent, max_ptrs - 1)
+    """Frame t's memory bank, chosen by the rule inference follows: frame 0 is the clip's
+    prompted frame, frames 1 .. t - 1 are tracked."""
+    chosen = select(model.cfg, t, [0], lambda f: 0 < f < t, num_frames)
+    mem = [(0, *memories[f]) for f in chosen.cond_frames] + [(t_pos, *memories[f]) for t_pos, f in chosen.recent]
+    return model.memory_tokens(mem, [(d, pointers[f]) for d, f in chosen.pointers], chosen.max_ptr_distance)

@@ -19,10 +19,11 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
+from ..errors import BadInput, NotFound
 from ..atomic import atomic_path
 from ..build import build_model
 from ..config import Sam2Config
-from ..eval.vos import list_sequences, read_annotation
+from ..data.davis import list_sequences, read_annotation
 from ..inference.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .clip import PromptProbabilities, clip_losses
 
@@ -45,7 +46,7 @@ class ClipSampler:
         self.augment = augment
         self.sequences = list_sequences(self.root)
         if not self.sequences:
-            raise FileNotFoundError(f"no sequences under {self.root / 'JPEGImages'}")
+            raise NotFound(f"no sequences under {self.root / 'JPEGImages'}")
         self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
@@ -156,7 +157,7 @@ def _check_submodules(model: torch.nn.Module, names: tuple[str, ...], what: str,
     unknown = sorted(set(names) - known)
     if unknown:
         hint = " (or a dotted path inside one, e.g. image_encoder.neck)" if nested else ""
-        raise ValueError(f"cannot {what} {unknown}: the model's submodules are {sorted(n for n, _ in model.named_children())}{hint}")
+        raise BadInput(f"cannot {what} {unknown}: the model's submodules are {sorted(n for n, _ in model.named_children())}{hint}")
 
 
 def _reinit(model: torch.nn.Module, prefixes: tuple[str, ...], seed: int) -> None:

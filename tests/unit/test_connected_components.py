@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from masklet.inference.components import connected_components, fill_holes, fill_holes_and_sprinkles
+from masklet.inference.connected_components import connected_components, fill_holes, fill_holes_and_sprinkles
 
 
 def flood_fill_areas(mask: np.ndarray) -> np.ndarray:

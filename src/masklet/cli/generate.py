@@ -1,0 +1,42 @@
+"""`masklet generate`: procedurally generated videos with exact masks, for training and evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import main
+
+
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True)
+@click.option("-n", "--num-sequences", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--first", type=click.IntRange(min=0), default=0, show_default=True,
+              help="index of the first sequence (write a range, e.g. from several processes)")
+@click.option("--frames", type=click.IntRange(min=2), default=16, show_default=True, help="frames per sequence")
+@click.option("--size", default="320x192", show_default=True, help="WIDTHxHEIGHT of the frames")
+@click.option("--objects", default="1-3", show_default=True, help="MIN-MAX annotated objects per sequence")
+@click.option("--distractors", type=click.IntRange(min=0), default=1, show_default=True,
+              help="at most this many unannotated look-alike copies of objects per sequence")
+@click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="real photos (images/*.jpg) and frames (videos/bedroom/*.jpg) for backgrounds and cut-outs "
+                   "(default: the ones packaged with masklet, the same files as the shared data's)")
+def generate(out: Path, split: str, num_sequences: int, first: int, frames: int, size: str, objects: str, distractors: int, data_root: Path) -> None:
+    """Write procedurally generated videos with exact masks in the DAVIS layout."""
+    from ..data.generator import BACKGROUNDS, GeneratorConfig, write_dataset
+
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 320x192, got {size!r}", param_hint="--size") from None
+    try:
+        low, high = (int(v) for v in objects.split("-"))
+        if not 1 <= low <= high:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"expected MIN-MAX with 1 <= MIN <= MAX, such as 2-4, got {objects!r}", param_hint="--objects") from None
+    cfg = GeneratorConfig(width=width, height=height, num_frames=frames, min_objects=low, max_objects=high, max_distractors=distractors)
+    write_dataset(out, split, num_sequences, data_root or BACKGROUNDS, cfg, first=first)
+    click.echo(f"wrote {num_sequences} {split} sequences to {out}")
