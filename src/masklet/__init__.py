@@ -1,6 +1,7 @@
 """masklet: SAM 2 promptable segmentation of images and videos, faithful and fast on CPUs."""
 
-from .build import build_model, pick_device
+from . import errors
+from .build import build_model, load_model, pick_device, tracker_options
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
 from .compat import (
     SAM2ImagePredictor,
@@ -10,7 +11,7 @@ from .compat import (
     build_sam2_video_predictor,
     build_sam2_video_predictor_hf,
 )
-from .config import Sam2Config
+from .config import Sam2Config, TrackerOptions
 from .inference import ImagePredictor, MaskPrediction, VideoPredictor, VideoSession, VideoStream
 from .model import Sam2
 from .presets import PRESETS, get_config
@@ -31,6 +32,10 @@ __all__ = [
     "build_sam2_video_predictor_hf",
     "Sam2",
     "Sam2Config",
+    "TrackerOptions",
+    "errors",
+    "load_model",
+    "tracker_options",
     "build_model",
     "build_sam2",
     "build_sam2_hf",
