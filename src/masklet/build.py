@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import torch
 
@@ -10,7 +11,7 @@ from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import SPEED_MODES, Sam2Config, TrackerOptions
 from .errors import BadInput
 from .model import Sam2
-from .presets import canonical_name, get_config
+from .presets import canonical_name, default_tracker_options, get_config
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -60,8 +61,10 @@ def load_model(name: str, checkpoint: str | os.PathLike | None = None, device: s
     return build_model(name, checkpoint or name, device=device)
 
 
-def tracker_options(speed: str = "exact", **options: object) -> TrackerOptions:
-    """The tracker options of a speed mode ("exact" or "fast"), with `options` on top."""
+def tracker_options(speed: str = "exact", model: str | None = None, **options: object) -> TrackerOptions:
+    """The tracker options of a speed mode ("exact" or "fast") for a model (its preset's
+    defaults: EdgeTAM keeps corrections), with `options` on top."""
     if speed not in SPEED_MODES:
         raise BadInput(f"speed must be one of {sorted(SPEED_MODES)}, got {speed!r}")
-    return TrackerOptions(**{**SPEED_MODES[speed], **options})
+    base = default_tracker_options(canonical_name(model)) if model else TrackerOptions()
+    return replace(base, **{**SPEED_MODES[speed], **options})

@@ -18,7 +18,7 @@ from torch import nn
 
 from .atomic import atomic_path
 from .errors import CheckpointMismatch, NotFound
-from .presets import NANO, OFFICIAL_NAMES, SIZE_WORDS, canonical_name
+from .presets import EDGETAM, NANO, OFFICIAL_NAMES, SIZE_WORDS, canonical_name
 
 _FB_BASE = "https://dl.fbaipublicfiles.com/segment_anything_2"
 
@@ -37,19 +37,33 @@ class OfficialCheckpoint:
     hub_id: str  # e.g. "facebook/sam2.1-hiera-tiny"
     size_mb: int  # approximate file size
     sha256: str | None = None  # when known; otherwise recorded on first download
+    hub_file: str | None = None  # the file's path in the hub repository, if not `filename`
 
     @property
     def hub_url(self) -> str:
         endpoint = os.environ.get("MASKLET_HUB_ENDPOINT", "https://huggingface.co").rstrip("/")
-        return f"{endpoint}/{self.hub_id}/resolve/main/{self.filename}"
+        return f"{endpoint}/{self.hub_id}/resolve/main/{self.hub_file or self.filename}"
 
 
 _SIZES_MB = {"t": 156, "s": 185, "b+": 324, "l": 898}
 
 
 def _official() -> dict[str, OfficialCheckpoint]:
-    table = {}
+    table = {
+        # EdgeTAM's checkpoint lives in its GitHub repository; its authors' demo Space
+        # on the hub holds the same file.
+        EDGETAM: OfficialCheckpoint(
+            config=EDGETAM,
+            filename="edgetam.pt",
+            url="https://github.com/facebookresearch/EdgeTAM/raw/main/checkpoints/edgetam.pt",
+            hub_id="spaces/chongzhou/EdgeTAM",
+            hub_file="checkpoints/edgetam.pt",
+            size_mb=54,
+        )
+    }
     for name in OFFICIAL_NAMES:
+        if name == EDGETAM:
+            continue
         version, size = name.split("_hiera_")
         word = SIZE_WORDS[size]
         release = "092824" if version == "sam2.1" else "072824"

@@ -6,6 +6,7 @@ for the official sizes. Derived values are properties so they can never disagree
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 
@@ -33,6 +34,48 @@ class HieraConfig:
     def backbone_channel_list(self) -> tuple[int, ...]:
         """Channels of the trunk outputs, coarsest first (the neck's order)."""
         return tuple(reversed(self.stage_dims))
+
+
+@dataclass(frozen=True)
+class RepViTConfig:
+    """The RepViT trunk (EdgeTAM's image encoder): a mobile CNN built like a ViT, each
+    block a depthwise token mixer then a 1x1 channel mixer; RepViT-M1 by default."""
+
+    embed_dims: tuple[int, ...] = (48, 96, 192, 384)  # channels of the four stages (strides 4, 8, 16, 32)
+    depths: tuple[int, ...] = (2, 2, 14, 2)  # blocks per stage, after each later stage's downsampling
+    mlp_ratio: int = 2  # channel mixer width / stage width
+    kernel_size: int = 3  # depthwise token-mixer kernel
+    se_ratio: float = 0.25  # squeeze-excitation width (rounded up to a multiple of 8), every other block
+
+    @property
+    def backbone_channel_list(self) -> tuple[int, ...]:
+        """Channels of the trunk outputs, coarsest first (the neck's order)."""
+        return tuple(reversed(self.embed_dims))
+
+
+@dataclass(frozen=True)
+class SpatialPerceiverConfig:
+    """EdgeTAM's 2D spatial perceiver: each memory frame compressed to a few latents,
+    global ones that attend to the whole frame and spatial ones, each attending to its own
+    window of a square grid, that keep a 2D position."""
+
+    dim: int = 64  # the memory width
+    depth: int = 2  # layers, shared by the global and the spatial latents
+    dim_head: int = 64
+    heads: int = 1
+    ff_mult: int = 4
+    num_latents: int = 256  # global latents (no position)
+    num_latents_2d: int = 256  # spatial latents: a 16 x 16 grid, one per window
+
+    @property
+    def grid(self) -> int:
+        """Side of the spatial latents' grid."""
+        return math.isqrt(self.num_latents_2d)
+
+    @property
+    def tokens(self) -> int:
+        """Memory tokens per frame after compression."""
+        return self.num_latents + self.num_latents_2d
 
 
 @dataclass(frozen=True)
@@ -99,11 +142,12 @@ class Sam2Config:
     """The whole network: image encoder, prompt encoder, mask decoder and memory."""
 
     name: str
-    hiera: HieraConfig
+    trunk: HieraConfig | RepViTConfig  # the image encoder's backbone: Hiera (SAM 2) or RepViT (EdgeTAM)
     neck: NeckConfig = field(default_factory=NeckConfig)
     mask_decoder: MaskDecoderConfig = field(default_factory=MaskDecoderConfig)
     memory_attention: MemoryAttentionConfig = field(default_factory=MemoryAttentionConfig)
     memory_encoder: MemoryEncoderConfig = field(default_factory=MemoryEncoderConfig)
+    spatial_perceiver: SpatialPerceiverConfig | None = None  # EdgeTAM: memories compressed before they are stored
     image_size: int = 1024  # square input resolution
     backbone_stride: int = 16  # stride of the lowest-resolution feature map used
     mask_in_chans: int = 16  # hidden channels of the prompt encoder's mask downscaling
@@ -170,6 +214,10 @@ class TrackerOptions:
     # A prompt on a frame propagation has reached becomes a prompted (conditioning) frame
     # (the reference's default keeps it a tracked frame, dropped at the next propagation).
     add_all_frames_to_correct_as_cond: bool = False
+    # A correction on a tracked frame keeps its answer through later propagations, which
+    # reuse it instead of tracking the frame again: SAM 2 v1.0's behaviour, which EdgeTAM's
+    # code keeps (its preset's default); sam2 1.1 recomputes such a frame.
+    keep_corrections: bool = False
     # Speed, approximate: > 1 cross-attends to memories averaged over key_pool x key_pool
     # patches (key_pool^2 times less work; the 'fast' speed mode). 1 is the exact computation.
     key_pool: int = 1

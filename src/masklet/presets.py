@@ -15,7 +15,10 @@ from .config import (
     MemoryAttentionConfig,
     MemoryEncoderConfig,
     NeckConfig,
+    RepViTConfig,
     Sam2Config,
+    SpatialPerceiverConfig,
+    TrackerOptions,
 )
 from .errors import BadInput
 
@@ -55,12 +58,32 @@ _SAM2_1_FLAGS = dict(
 
 PRESETS: dict[str, Sam2Config] = {}
 for _size, _hiera in HIERA_SIZES.items():
-    PRESETS[f"sam2_hiera_{_size}"] = Sam2Config(name=f"sam2_hiera_{_size}", hiera=_hiera)
+    PRESETS[f"sam2_hiera_{_size}"] = Sam2Config(name=f"sam2_hiera_{_size}", trunk=_hiera)
     PRESETS[f"sam2.1_hiera_{_size}"] = Sam2Config(
-        name=f"sam2.1_hiera_{_size}", hiera=_hiera, **_SAM2_1_FLAGS
+        name=f"sam2.1_hiera_{_size}", trunk=_hiera, **_SAM2_1_FLAGS
     )
 
+# EdgeTAM (Zhou et al., CVPR 2025), the on-device member of the family: SAM 2's prompt
+# encoder, mask decoder and memory encoder (SAM 2's memory flags, not 2.1's), a RepViT-M1
+# image encoder, two memory-attention layers, and every memory compressed by a 2D spatial
+# perceiver to 256 global + 256 spatial latents before it is stored. 13.9M parameters.
+EDGETAM = "edgetam"
+PRESETS[EDGETAM] = Sam2Config(
+    name=EDGETAM,
+    trunk=RepViTConfig(),
+    memory_attention=MemoryAttentionConfig(num_layers=2),
+    spatial_perceiver=SpatialPerceiverConfig(),
+)
+
 OFFICIAL_NAMES: tuple[str, ...] = tuple(PRESETS)
+
+# Tracker options a preset's own reference code implies (see TrackerOptions).
+TRACKER_DEFAULTS: dict[str, TrackerOptions] = {EDGETAM: TrackerOptions(keep_corrections=True)}
+
+
+def default_tracker_options(name: str) -> TrackerOptions:
+    """The tracker options that reproduce a preset's reference (the plain defaults for most)."""
+    return TRACKER_DEFAULTS.get(name, TrackerOptions())
 
 # masklet-nano: the same architecture, narrow and shallow, at a 256-pixel input, so it
 # runs interactively on a laptop CPU. Its weights are trained here on generated videos
@@ -68,7 +91,7 @@ OFFICIAL_NAMES: tuple[str, ...] = tuple(PRESETS)
 NANO = "masklet-nano"
 PRESETS[NANO] = Sam2Config(
     name=NANO,
-    hiera=HieraConfig(
+    trunk=HieraConfig(
         embed_dim=32,
         num_heads=1,
         stages=(1, 2, 3, 1),
@@ -86,7 +109,11 @@ PRESETS[NANO] = Sam2Config(
 
 def _aliases() -> dict[str, str]:
     table: dict[str, str] = {}
+    for alias in (EDGETAM, "configs/edgetam.yaml", "edgetam.yaml", "facebook/edgetam", "edge-tam", "edge_tam"):
+        table[alias] = EDGETAM
     for name in OFFICIAL_NAMES:
+        if name == EDGETAM:
+            continue
         version, size = name.split("_hiera_")  # "sam2.1", "t"
         word = SIZE_WORDS[size]
         for alias in (
@@ -117,7 +144,7 @@ def canonical_name(config: str) -> str:
     if key in ALIASES:
         return ALIASES[key]
     # A path into a checkout of the official repository: ".../sam2/configs/sam2.1/x.yaml".
-    match = re.search(r"(sam2(?:\.1)?_hiera_(?:t|s|b\+|l))\.yaml$", key)
+    match = re.search(r"(sam2(?:\.1)?_hiera_(?:t|s|b\+|l)|edgetam)\.yaml$", key)
     if match:
         return match.group(1)
     known = ", ".join((*OFFICIAL_NAMES, NANO))

@@ -35,7 +35,15 @@ def standin_tensor(key: str, shape: tuple[int, ...]) -> torch.Tensor:
     leaf = key.rsplit(".", 1)[-1]
     if key in _BIASES:
         return torch.tensor(_BIASES[key], dtype=torch.float32) + 0.02 * torch.from_numpy(noise)
-    if "gaussian_matrix" in key:
+    if leaf == "num_batches_tracked":
+        return torch.tensor(0, dtype=torch.long)
+    if leaf == "running_var":
+        values = 1.0 + 0.1 * np.abs(noise)  # batch-norm variances must stay positive
+    elif key.endswith(("mixer.conv2.bn.weight", "ffn.conv2.bn.weight", "token_mixer.conv.bn.weight", "token_mixer.conv1.bn.weight")):
+        values = 0.1 + 0.02 * noise  # residual branches start small, so 20 RepViT blocks keep activations O(1)
+    elif leaf == "running_mean":
+        values = 0.02 * noise
+    elif "gaussian_matrix" in key:
         values = noise  # random Fourier features are N(0, 1) by construction
     elif leaf == "bias":
         values = 0.02 * noise

@@ -7,10 +7,12 @@ from pathlib import Path
 
 DATA = Path(os.environ.get("MASKLET_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 IMAGES = {"truck": DATA / "images" / "truck.jpg", "groceries": DATA / "images" / "groceries.jpg"}
-# Full case list on tiny (SAM 2) and small (SAM 2.1); base_plus and large (two heads,
-# other window sizes, a 14x14 background position embedding) on a few cases.
-CONFIGS = ("sam2_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2_hiera_l")
-FULL_CONFIGS = ("sam2_hiera_t", "sam2.1_hiera_s")
+# Full case list on tiny (SAM 2), small (SAM 2.1) and EdgeTAM; base_plus and large (two
+# heads, other window sizes, a 14x14 background position embedding) on a few cases.
+# EdgeTAM's fixtures come from its own reference (make_edgetam_fixtures.py).
+CONFIGS = ("sam2_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2_hiera_l", "edgetam")
+FULL_CONFIGS = ("sam2_hiera_t", "sam2.1_hiera_s", "edgetam")
+SAM2_CONFIGS = tuple(c for c in CONFIGS if c != "edgetam")
 
 # Prompts in original-image pixels (x, y); boxes as x1, y1, x2, y2.
 _PROMPTS = {

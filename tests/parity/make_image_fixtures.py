@@ -23,22 +23,22 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "parity"))
 
-from image_cases import CONFIGS, IMAGES, cases_for, images_for  # noqa: E402
+from image_cases import IMAGES, SAM2_CONFIGS, cases_for, images_for  # noqa: E402
 
 from masklet.standin import save_standin_checkpoint  # noqa: E402
 
 
-def main() -> None:
+def main(configs: tuple[str, ...] = SAM2_CONFIGS, yaml_of=lambda c: f"configs/{c.split('_hiera_')[0]}/{c}.yaml") -> None:
+    """Golden image outputs for `configs`, each built by the reference from `yaml_of(config)`."""
     from sam2.build_sam import build_sam2
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
     torch.manual_seed(0)
     out_dir = ROOT / "tests" / "parity" / "fixtures"
     out_dir.mkdir(parents=True, exist_ok=True)
-    for config in CONFIGS:
+    for config in configs:
         ckpt = save_standin_checkpoint(config, Path("/tmp/masklet-standin") / f"{config}.pt")
-        version = config.split("_hiera_")[0]
-        model = build_sam2(f"configs/{version}/{config}.yaml", str(ckpt), device="cpu")
+        model = build_sam2(yaml_of(config), str(ckpt), device="cpu")
         predictor = SAM2ImagePredictor(model)
         arrays: dict[str, np.ndarray] = {}
         for image_name in images_for(config):

@@ -60,6 +60,34 @@ SCENARIOS: dict[str, list[tuple]] = {
 }
 
 
+# EdgeTAM's reference fails with two objects in one session (its perceiver reshapes an
+# expanded tensor) and shares prompted frames across objects: one object per session.
+EDGETAM_SESSIONS: dict[str, list[tuple]] = {
+    "clicks": [
+        ("points", dict(frame_idx=0, obj_id=1, points=[[300, 250]], labels=[1])),
+        ("points", dict(frame_idx=0, obj_id=1, points=[[300, 250], [250, 400]], labels=[1, 0])),
+        ("propagate", dict()),
+        ("points", dict(frame_idx=4, obj_id=1, points=[[420, 260]], labels=[1])),
+        ("propagate", dict()),
+        ("propagate", dict(start_frame_idx=6, reverse=True)),
+        ("propagate", dict(start_frame_idx=3, max_frame_num_to_track=3)),
+        ("reset", dict()),
+        ("points", dict(frame_idx=5, obj_id=7, points=[[700, 300]], labels=[1])),
+        ("propagate", dict(reverse=True)),
+        ("propagate", dict()),
+    ],
+    "box": [
+        ("points", dict(frame_idx=0, obj_id=2, box=[600, 150, 900, 450])),
+        ("propagate", dict()),
+    ],
+    "mask_later": [
+        ("mask", dict(frame_idx=2, obj_id=3)),
+        ("propagate", dict(start_frame_idx=2)),
+        ("propagate", dict(reverse=True)),
+    ],
+}
+
+
 def frames_dir(dest: Path) -> Path:
     """A JPEG-folder video of the first NUM_FRAMES frames of the bedroom clip."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "checkpoint-key
 
 def spec_shapes(name: str) -> dict[str, tuple[int, ...]]:
     lines = [line.split() for line in (SPEC / f"{name}.txt").read_text().splitlines() if line and not line.startswith("#")]
-    return {key: tuple(int(s) for s in shape.split("x")) for key, shape in lines}
+    return {key: () if shape == "scalar" else tuple(int(s) for s in shape.split("x")) for key, shape in lines}
 
 
 @pytest.mark.parametrize("name", OFFICIAL_NAMES)
@@ -52,7 +52,7 @@ def test_unknown_config_names_the_options() -> None:
 
 def test_sam2_1_differs_only_in_memory_flags() -> None:
     a, b = PRESETS["sam2_hiera_s"], PRESETS["sam2.1_hiera_s"]
-    assert a.hiera == b.hiera and a.mask_decoder == b.mask_decoder
+    assert a.trunk == b.trunk and a.mask_decoder == b.mask_decoder
     assert not a.no_obj_embed_spatial and b.no_obj_embed_spatial
     assert b.use_signed_tpos_enc_to_obj_ptrs and b.proj_tpos_enc_in_obj_ptrs
 

@@ -84,7 +84,7 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
         raise click.BadParameter(f"frame {start} out of range: {video} has {source.num_frames} frames", param_hint="--start")
 
     with source:
-        predictor = VideoPredictor(load_model(model_name, checkpoint, device), tracker_options(speed))
+        predictor = VideoPredictor(load_model(model_name, checkpoint, device), tracker_options(speed, model_name))
         with predictor.start(source) as session:
             for p in prompts:
                 apply_prompt(predictor, session, p, clear_old_points=False)

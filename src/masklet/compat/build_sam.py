@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 
 import torch
 
@@ -11,7 +12,7 @@ from ..errors import BadInput
 from ..build import build_model
 from ..checkpoint import EMBEDDED_WEIGHTS, embedded_weights
 from ..config import Sam2Config, TrackerOptions
-from ..presets import NANO, canonical_name
+from ..presets import NANO, canonical_name, default_tracker_options
 
 # Official hydra override keys (after "model.") -> masklet config fields.
 _DECODER_EXTRA = "sam_mask_decoder_extra_args."
@@ -134,9 +135,9 @@ def build_sam2_video_predictor(
     from .sam2_video_predictor import SAM2VideoPredictor
 
     options = _options(_VIDEO_POSTPROCESSING if apply_postprocessing else None, hydra_overrides_extra, overrides)
-    tracker = TrackerOptions(**_split_tracker_options(options))
+    tracker = _split_tracker_options(options)
     model = build_model(config_file, _default_checkpoint(config_file, ckpt_path), device=device, mode=mode, **options)
-    return SAM2VideoPredictor(model, tracker)
+    return SAM2VideoPredictor(model, replace(default_tracker_options(model.cfg.name), **tracker))
 
 
 def build_sam2_video_predictor_hf(model_id: str, **kwargs: object):

@@ -98,6 +98,7 @@ class ObjectTrack:
     pending_non_cond: dict[int, FrameOutput] = field(default_factory=dict)
     tracked: set[int] = field(default_factory=set)  # frames propagation has reached (prompted ones too)
     tracked_in_reverse: set[int] = field(default_factory=set)  # of those, reached last going backward
+    corrected: set[int] = field(default_factory=set)  # tracked frames whose correction propagation keeps
 
     # -- prompts ------------------------------------------------------------------------
 
@@ -137,6 +138,7 @@ class ObjectTrack:
         self.masks.pop(frame_idx, None)
         self.pending_cond.pop(frame_idx, None)
         self.pending_non_cond.pop(frame_idx, None)
+        self.corrected.discard(frame_idx)
         out = self.cond_outputs.pop(frame_idx, None)
         if out is not None:
             self.non_cond_outputs[frame_idx] = out
@@ -150,10 +152,14 @@ class ObjectTrack:
             self.pending_cond[frame_idx] = self.non_cond_outputs.pop(frame_idx)
             self.tracked.discard(frame_idx)
             self.tracked_in_reverse.discard(frame_idx)
+            self.corrected.discard(frame_idx)
 
-    def commit_pending(self, encode: Callable[[int, FrameOutput], None]) -> None:
+    def commit_pending(self, encode: Callable[[int, FrameOutput], None], keep_corrections: bool = False) -> None:
         """File pending answers as prompted or tracked outputs, encoding the memory of each
-        (`encode(frame_idx, out)`) that has none yet."""
+        (`encode(frame_idx, out)`) that has none yet; with `keep_corrections`, corrected
+        tracked frames are kept through later propagations."""
+        if keep_corrections:
+            self.corrected |= set(self.pending_non_cond)
         for pending, table in ((self.pending_non_cond, self.non_cond_outputs), (self.pending_cond, self.cond_outputs)):
             for frame_idx, out in pending.items():
                 if out.maskmem_features is None:
@@ -162,6 +168,14 @@ class ObjectTrack:
             pending.clear()
         for frame_idx in self.cond_outputs:
             self.non_cond_outputs.pop(frame_idx, None)
+            self.corrected.discard(frame_idx)
+
+    def kept_output(self, frame_idx: int) -> FrameOutput | None:
+        """What propagation reuses on a frame instead of tracking it: a prompted answer, or a kept correction."""
+        out = self.cond_outputs.get(frame_idx)
+        if out is None and frame_idx in self.corrected:
+            out = self.non_cond_outputs.get(frame_idx)
+        return out
 
     # -- propagation ----------------------------------------------------------------------
 
@@ -189,6 +203,7 @@ class ObjectTrack:
         for t in [t for t in self.tracked if t <= frame_idx - window]:
             self.tracked.discard(t)
             self.tracked_in_reverse.discard(t)
+            self.corrected.discard(t)
         for table in (self.points, self.masks):
             for t in [t for t in table if t < frame_idx]:
                 del table[t]

@@ -21,6 +21,7 @@ from ..config import TrackerOptions
 from ..errors import BadPrompt, NotReady, UnknownObject
 from ..model import Sam2
 from ..model.sam2 import NO_OBJ_SCORE, MemoryTokens, TrackOutput
+from ..presets import default_tracker_options
 from .connected_components import fill_holes
 from .memory_bank import memory_window, select
 from .session import FrameFeatures, FrameOutput, FrameRole, ObjectTrack, PointPrompt, VideoSession
@@ -89,7 +90,8 @@ class VideoPredictor:
 
     def __init__(self, model: Sam2, options: TrackerOptions | None = None, frame_cache_size: int = 8, **changes: object) -> None:
         self.model = model
-        self.options = replace(options or TrackerOptions(), **{k: v for k, v in changes.items() if v is not None})
+        base = options or default_tracker_options(model.cfg.name)  # EdgeTAM's differ
+        self.options = replace(base, **{k: v for k, v in changes.items() if v is not None})
         self.frame_cache_size = frame_cache_size
 
     @property
@@ -388,7 +390,8 @@ class VideoPredictor:
         """Encode the memories of newly prompted (or corrected) frames and file them as
         prompted or tracked outputs: what a propagation does before its first frame."""
         for obj in session.objects.values():
-            obj.commit_pending(lambda t, out: self.encode_memory_from_logits(session, t, out, from_points=True))
+            obj.commit_pending(lambda t, out: self.encode_memory_from_logits(session, t, out, from_points=True),
+                               keep_corrections=self.options.keep_corrections)
 
     def _preflight(self, session: VideoSession) -> None:
         if not session.objects:
@@ -459,7 +462,7 @@ class VideoPredictor:
         window = memory_window(self.model.cfg)
         per_object = []
         for obj in session.objects.values():
-            out = obj.cond_outputs.get(frame_idx)
+            out = obj.kept_output(frame_idx)
             if out is None:
                 out = self._answer(session, obj, frame_idx, first_look=False, reverse=reverse, remember=True)
                 obj.record_tracked(frame_idx, out)

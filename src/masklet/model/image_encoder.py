@@ -1,4 +1,5 @@
-"""The image encoder: Hiera trunk + FPN neck, producing multi-scale frame embeddings."""
+"""The image encoder: a trunk (Hiera for SAM 2, RepViT for EdgeTAM) + FPN neck, producing
+multi-scale frame embeddings."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from ..config import HieraConfig, NeckConfig
+from ..config import HieraConfig, NeckConfig, RepViTConfig
 from .hiera import Hiera
 from .neck import FpnNeck
+from .repvit import RepViT
 
 
 @dataclass
@@ -26,10 +28,10 @@ class ImageFeatures:
 class ImageEncoder(nn.Module):
     """Trunk then neck; the coarsest `scalp` levels are dropped (SAM 2 uses strides 4-16)."""
 
-    def __init__(self, hiera: HieraConfig, neck: NeckConfig) -> None:
+    def __init__(self, trunk: HieraConfig | RepViTConfig, neck: NeckConfig) -> None:
         super().__init__()
-        self.trunk = Hiera(hiera)
-        self.neck = FpnNeck(hiera.backbone_channel_list, neck.d_model, neck.fpn_top_down_levels)
+        self.trunk = RepViT(trunk) if isinstance(trunk, RepViTConfig) else Hiera(trunk)
+        self.neck = FpnNeck(trunk.backbone_channel_list, neck.d_model, neck.fpn_top_down_levels)
         self.scalp = neck.scalp
 
     def forward(self, images: Tensor) -> ImageFeatures:

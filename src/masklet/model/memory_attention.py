@@ -2,7 +2,10 @@
 
 Both attentions use 2-D axial rotary position encoding (RoPE) on the spatial tokens.
 Keys may hold several memory frames (the rotation repeats per frame) followed by object
-pointer tokens, which carry no spatial position and are left unrotated.
+pointer tokens, which carry no spatial position and are left unrotated. In SAM 2 a
+memory frame is a map the size of the current frame; in EdgeTAM it is compressed by the
+spatial perceiver to global latents (unrotated) followed by a small grid of spatial
+latents, rotated by their position on that grid.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import MemoryAttentionConfig
+from ..config import MemoryAttentionConfig, SpatialPerceiverConfig
 from .common import Attention
 
 
@@ -36,12 +39,22 @@ def apply_rope(x: Tensor, freqs: Tensor) -> Tensor:
 
 
 class RoPEAttention(Attention):
-    """Attention with axial RoPE on queries and on the first keys (the spatial ones)."""
+    """Attention with axial RoPE on queries and on the first keys (the spatial ones).
 
-    def __init__(self, *args: object, rope_theta: float = 10000.0, rope_k_repeat: bool = False, **kwargs: object) -> None:
+    `k_grid`: memory frames are `k_global` unrotated tokens followed by a k_grid x k_grid
+    grid rotated by its own positions (EdgeTAM's compressed memories); None: each memory
+    frame is a grid the size of the queries' (SAM 2).
+    """
+
+    def __init__(
+        self, *args: object, rope_theta: float = 10000.0, rope_k_repeat: bool = False, k_grid: int | None = None,
+        k_global: int = 0, **kwargs: object,
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.rope_theta = rope_theta
         self.rope_k_repeat = rope_k_repeat  # keys span several frames of the query's size
+        self.k_grid = k_grid
+        self.k_global = k_global
         self._freqs: dict[tuple[int, torch.device], Tensor] = {}
 
     def frequencies(self, num_tokens: int, device: torch.device) -> Tensor:
@@ -59,6 +72,8 @@ class RoPEAttention(Attention):
         k = self.split_heads(self.k_proj(k))
         v = self.split_heads(self.v_proj(v))
         freqs = self.frequencies(q.shape[-2], q.device)
+        if self.k_grid is not None:
+            return self.attend(apply_rope(q, freqs), self._rotate_compressed(k, k.shape[-2] - num_k_exclude_rope), v)
         if q.shape[-2] != k.shape[-2] and not self.rope_k_repeat:
             raise ValueError("keys and queries differ in length but rope_k_repeat is off")
         q = apply_rope(q, freqs)
@@ -68,6 +83,17 @@ class RoPEAttention(Attention):
         if num_rope > 0:
             k = torch.cat([apply_rope(k[:, :, :num_rope], freqs), k[:, :, num_rope:]], dim=2)
         return self.attend(q, k, v)
+
+    def _rotate_compressed(self, k: Tensor, num_memory: int) -> Tensor:
+        """Rotate the spatial latents of each compressed memory frame by their grid position."""
+        if num_memory == 0:
+            return k
+        b, h, _, c = k.shape
+        per_frame = self.k_global + self.k_grid * self.k_grid
+        frames = k[:, :, :num_memory].reshape(b, h, num_memory // per_frame, per_frame, c)
+        spatial = apply_rope(frames[:, :, :, self.k_global :].reshape(b, h, -1, c), self.frequencies(self.k_grid**2, k.device))
+        frames = torch.cat([frames[:, :, :, : self.k_global], spatial.reshape(b, h, -1, self.k_grid**2, c)], dim=3)
+        return torch.cat([frames.reshape(b, h, num_memory, c), k[:, :, num_memory:]], dim=2)
 
     def _attend_pooled(self, q: Tensor, k_rot: Tensor, k_ptr: Tensor, v: Tensor, pool: int) -> Tensor:
         """Approximate attention to memory frames averaged over pool x pool patches (after RoPE).
@@ -98,13 +124,14 @@ class RoPEAttention(Attention):
 class MemoryAttentionLayer(nn.Module):
     """Pre-norm: RoPE self-attention, RoPE cross-attention to memories, feed-forward."""
 
-    def __init__(self, cfg: MemoryAttentionConfig, kv_in_dim: int) -> None:
+    def __init__(self, cfg: MemoryAttentionConfig, kv_in_dim: int, compressed: SpatialPerceiverConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         d = cfg.d_model
         self.self_attn = RoPEAttention(d, cfg.num_heads, dropout=cfg.dropout, rope_theta=cfg.rope_theta)
+        layout = {} if compressed is None else {"k_grid": compressed.grid, "k_global": compressed.num_latents}
         self.cross_attn_image = RoPEAttention(
-            d, cfg.num_heads, dropout=cfg.dropout, kv_in_dim=kv_in_dim, rope_theta=cfg.rope_theta, rope_k_repeat=True
+            d, cfg.num_heads, dropout=cfg.dropout, kv_in_dim=kv_in_dim, rope_theta=cfg.rope_theta, rope_k_repeat=True, **layout
         )
         self.linear1 = nn.Linear(d, cfg.dim_feedforward)
         self.linear2 = nn.Linear(cfg.dim_feedforward, d)
@@ -129,12 +156,15 @@ class MemoryAttentionLayer(nn.Module):
 
 
 class MemoryAttention(nn.Module):
-    """A stack of memory attention layers and a final LayerNorm (batch-first tensors)."""
+    """A stack of memory attention layers and a final LayerNorm (batch-first tensors).
 
-    def __init__(self, cfg: MemoryAttentionConfig, kv_in_dim: int) -> None:
+    `compressed`: the memories come from a spatial perceiver with this layout (EdgeTAM).
+    """
+
+    def __init__(self, cfg: MemoryAttentionConfig, kv_in_dim: int, compressed: SpatialPerceiverConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.layers = nn.ModuleList(MemoryAttentionLayer(cfg, kv_in_dim) for _ in range(cfg.num_layers))
+        self.layers = nn.ModuleList(MemoryAttentionLayer(cfg, kv_in_dim, compressed) for _ in range(cfg.num_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(

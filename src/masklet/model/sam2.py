@@ -21,6 +21,7 @@ from .memory_attention import MemoryAttention
 from .memory_encoder import MemoryEncoder
 from .position_encoding import sine_encoding_1d
 from .prompt_encoder import NOT_A_POINT, PromptEncoder
+from .spatial_perceiver import SpatialPerceiver
 
 # Mask logit of an object judged absent: far below any threshold.
 NO_OBJ_SCORE = -1024.0
@@ -67,9 +68,11 @@ class Sam2(nn.Module):
         mem_dim = cfg.memory_encoder.out_dim
         emb = cfg.image_embedding_size
 
-        self.image_encoder = ImageEncoder(cfg.hiera, cfg.neck)
-        self.memory_attention = MemoryAttention(cfg.memory_attention, kv_in_dim=mem_dim)
+        self.image_encoder = ImageEncoder(cfg.trunk, cfg.neck)
+        self.memory_attention = MemoryAttention(cfg.memory_attention, kv_in_dim=mem_dim, compressed=cfg.spatial_perceiver)
         self.memory_encoder = MemoryEncoder(d, cfg.memory_encoder)
+        if cfg.spatial_perceiver is not None:
+            self.spatial_perceiver = SpatialPerceiver(cfg.spatial_perceiver)  # EdgeTAM
         self.sam_prompt_encoder = PromptEncoder(d, (emb, emb), (cfg.image_size, cfg.image_size), cfg.mask_in_chans)
         self.sam_mask_decoder = MaskDecoder(d, cfg.mask_decoder)
 
@@ -215,16 +218,19 @@ class Sam2(nn.Module):
     ) -> MemoryTokens:
         """Flatten memories and object pointers, with their temporal position encodings.
 
-        memories: (t_pos, features (B, C_mem, h, w), pos_enc) with t_pos 0 for prompted
-        frames and num_maskmem - k for the frame k steps away. pointers: (temporal
-        distance, pointer (B, C)).
+        memories: (t_pos, features, pos_enc) with t_pos 0 for prompted frames and
+        num_maskmem - k for the frame k steps away; features and pos_enc are maps
+        (B, C_mem, h, w), or tokens (B, N, C_mem) when compressed (EdgeTAM). pointers:
+        (temporal distance, pointer (B, C)).
         """
         cfg = self.cfg
         tokens, pos = [], []
         for t_pos, feats, pos_enc in memories:
-            tokens.append(feats.float().flatten(2).transpose(1, 2))  # (B, C, h, w) -> (B, hw, C)
+            if feats.dim() == 4:
+                feats, pos_enc = feats.flatten(2).transpose(1, 2), pos_enc.flatten(2).transpose(1, 2)  # (B, C, h, w) -> (B, hw, C)
+            tokens.append(feats.float())
             tpos = self.maskmem_tpos_enc[cfg.num_maskmem - t_pos - 1].view(1, 1, -1)
-            pos.append(pos_enc.flatten(2).transpose(1, 2) + tpos)
+            pos.append(pos_enc + tpos)
         num_ptr_tokens = 0
         if pointers:
             b, c = pointers[0][1].shape
@@ -270,7 +276,8 @@ class Sam2(nn.Module):
     def encode_memory(
         self, pix_feat: Tensor, high_res_masks: Tensor, object_score_logits: Tensor, is_mask_from_pts: bool
     ) -> tuple[Tensor, Tensor]:
-        """A frame's memory: its features (B, C, h, w) fused with its mask (B, 1, S, S)."""
+        """A frame's memory: its features (B, C, h, w) fused with its mask (B, 1, S, S):
+        a (B, C_mem, h, w) map and its position, or (B, N, C_mem) tokens when compressed."""
         cfg = self.cfg
         if cfg.binarize_mask_from_pts_for_mem_enc and is_mask_from_pts and not self.training:
             mask = (high_res_masks > 0).float()
@@ -278,8 +285,11 @@ class Sam2(nn.Module):
             mask = torch.sigmoid(high_res_masks)
         mask = mask * cfg.sigmoid_scale_for_mem_enc + cfg.sigmoid_bias_for_mem_enc
         memory = self.memory_encoder(pix_feat, mask, skip_mask_sigmoid=True)
-        features = memory.features
+        features, pos = memory.features, memory.pos_enc
         if cfg.no_obj_embed_spatial:
             absent = 1.0 - (object_score_logits > 0).float()  # (B, 1)
             features = features + absent[:, :, None, None] * self.no_obj_embed_spatial.view(1, -1, 1, 1)
-        return features, memory.pos_enc
+        if cfg.spatial_perceiver is not None:
+            # EdgeTAM: the memory is compressed once, here, before it is stored.
+            features, pos = self.spatial_perceiver(features, pos)  # (B, N, C_mem) tokens
+        return features, pos

@@ -36,7 +36,7 @@ def create_app(settings: ServerSettings = ServerSettings(), predictor: VideoPred
     if predictor is None:
         from ..build import load_model, tracker_options
 
-        predictor = VideoPredictor(load_model(settings.model, settings.checkpoint, settings.device), tracker_options(settings.speed))
+        predictor = VideoPredictor(load_model(settings.model, settings.checkpoint, settings.device), tracker_options(settings.speed, settings.model))
     workdir = make_workdir(settings.workdir)
     service = Service(settings, predictor, SessionStore(settings.max_sessions, settings.idle_timeout_s), workdir,
                       Redactor(workdir, settings.data_root))
