@@ -1,9 +1,11 @@
 """Peak resident memory against video length, masklet beside the reference.
 
-    .venv/bin/python bench/video_memory.py [--lengths 50 200 1000] [--reference /tmp/sam2-reference/bin/python]
+    .venv/bin/python bench/video_memory.py [--lengths 50 200 1000] [--config sam2.1_hiera_t | edgetam]
+                                           [--reference /tmp/sam2-reference/bin/python | none]
 
 For each length, a JPEG-folder video of the shared bedroom clip looped to that many
-frames; each measurement runs in a fresh process (SAM 2.1 tiny, stand-in weights):
+frames; each measurement runs in a fresh process (the config with stand-in weights;
+SAM 2.1 tiny by default):
 - init_state: peak RSS right after opening the video;
 - tracking near frame 8 and near frame N-20: one click, then 8 frames propagated; the
   peak RSS of the whole run and how much it grew while tracking.
@@ -25,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "data" / "videos" / "bedroom"
-CONFIG = "sam2.1_hiera_t"
+CONFIG = "sam2.1_hiera_t"  # --config replaces it
 
 
 def rss_mb() -> float:
@@ -47,7 +49,7 @@ def looped_video(n: int, root: Path) -> Path:
     return folder
 
 
-def child(engine: str, video: str, checkpoint: str, track_from: int) -> dict:
+def child(engine: str, video: str, checkpoint: str, track_from: int, config: str) -> dict:
     """Runs inside the measured process."""
     import torch
 
@@ -56,10 +58,8 @@ def child(engine: str, video: str, checkpoint: str, track_from: int) -> dict:
         from masklet import build_sam2_video_predictor
     else:
         from sam2.build_sam import build_sam2_video_predictor
-    version = CONFIG.split("_hiera_")[0]
-    predictor = build_sam2_video_predictor(
-        f"configs/{version}/{CONFIG}.yaml", checkpoint, device="cpu", hydra_overrides_extra=["++model.fill_hole_area=0"]
-    )
+    yaml = "edgetam.yaml" if config == "edgetam" else f"configs/{config.split('_hiera_')[0]}/{config}.yaml"
+    predictor = build_sam2_video_predictor(yaml, checkpoint, device="cpu", hydra_overrides_extra=["++model.fill_hole_area=0"])
     result: dict = {"model_mb": rss_mb()}
     with torch.inference_mode():
         t = time.perf_counter()
@@ -75,8 +75,8 @@ def child(engine: str, video: str, checkpoint: str, track_from: int) -> dict:
     return result
 
 
-def measure(python: str, engine: str, video: Path, checkpoint: Path, track_from: int) -> dict:
-    cmd = [python, __file__, "--child", engine, str(video), str(checkpoint), str(track_from)]
+def measure(python: str, engine: str, video: Path, checkpoint: Path, track_from: int, config: str) -> dict:
+    cmd = [python, __file__, "--child", engine, str(video), str(checkpoint), str(track_from), config]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
@@ -87,19 +87,23 @@ def measure(python: str, engine: str, video: Path, checkpoint: Path, track_from:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[50, 200, 1000])
-    parser.add_argument("--reference", default="/tmp/sam2-reference/bin/python", help="the reference's python")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--config", default=CONFIG, help="sam2.1_hiera_t, edgetam, ...")
+    parser.add_argument("--reference", default="/tmp/sam2-reference/bin/python",
+                        help="the reference's python ('none': masklet alone; EdgeTAM's reference holds every frame)")
+    parser.add_argument("--track-all", action="store_true", help="track near the start at every length, not only the longest")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        engine, video, checkpoint, track_from = args.child
-        print(json.dumps(child(engine, video, checkpoint, int(track_from))))
+        engine, video, checkpoint, track_from, config = args.child
+        print(json.dumps(child(engine, video, checkpoint, int(track_from), config)))
         return
 
     sys.path.insert(0, str(ROOT / "src"))
     from masklet.standin import save_standin_checkpoint
 
+    config = args.config
     work = Path(tempfile.mkdtemp(prefix="masklet-bench-"))
-    checkpoint = save_standin_checkpoint(CONFIG, work / f"{CONFIG}.pt")
+    checkpoint = save_standin_checkpoint(config, work / f"{config}.pt")
     engines = [("masklet", sys.executable)]
     if Path(args.reference).exists():
         engines.append(("reference", args.reference))
@@ -110,9 +114,9 @@ def main() -> None:
     for n in args.lengths:
         video = looped_video(n, work)
         for engine, python in engines:
-            init = measure(python, engine, video, checkpoint, -1)
-            near_start = measure(python, engine, video, checkpoint, 0) if n == max(args.lengths) else {}
-            near_end = measure(python, engine, video, checkpoint, n - 20) if n == max(args.lengths) else {}
+            init = measure(python, engine, video, checkpoint, -1, config)
+            near_start = measure(python, engine, video, checkpoint, 0, config) if n == max(args.lengths) or args.track_all else {}
+            near_end = measure(python, engine, video, checkpoint, n - 20, config) if n == max(args.lengths) else {}
             rows.append((n, engine, init, near_start, near_end))
             print(f"  measured {engine} at {n} frames", file=sys.stderr)
 
@@ -121,7 +125,7 @@ def main() -> None:
             return "error"
         return f"{d[key]:.0f}" if key in d else "-"
 
-    print(f"\nPeak resident memory (MB), {CONFIG}, {os.cpu_count()} CPUs, JPEG folder of the looped bedroom clip (960x540)")
+    print(f"\nPeak resident memory (MB), {config}, {os.cpu_count()} CPUs, JPEG folder of the looped bedroom clip (960x540)")
     print(f"{'frames':>6} {'engine':>9} {'init_state peak':>15} {'init s':>7} {'track@8 peak':>12} {'growth':>7} {'track@N-20 peak':>15} {'growth':>7}")
     for n, engine, init, a, b in rows:
         init_s = f"{init['init_s']:.1f}" if "init_s" in init else "error"

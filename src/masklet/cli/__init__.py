@@ -59,7 +59,7 @@ def model_options(f: Callable) -> Callable:
                      help="checkpoint file, URL, hub id or 'standin' (default: the model's own: packaged for "
                           "masklet-nano, the official file from the cache or its URL otherwise)")(f)
     f = click.option("--model", "model_name", default="masklet-nano", show_default=True,
-                     help="model: masklet-nano or an official name such as sam2.1_hiera_t (see `masklet models`)")(f)
+                     help="model: masklet-nano, edgetam or an official SAM 2 name such as sam2.1_hiera_t (see `masklet models`)")(f)
     return f
 
 

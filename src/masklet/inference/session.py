@@ -295,9 +295,9 @@ class VideoSession:
         obj.release(old, self.spill_path(obj.obj_id, old))
 
     def clear(self) -> None:
-        """Forget every object, prompt and output (frames stay)."""
+        """Forget every object, prompt and output (the frames and their features stay, so
+        a click right after a reset is answered at once, as the reference's is)."""
         self.objects.clear()
-        self.feature_cache = None
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
@@ -305,6 +305,7 @@ class VideoSession:
     def close(self) -> None:
         """End the session: forget everything and close the video it opened."""
         self.clear()
+        self.feature_cache = None
         self.maskmem_pos_enc = None
         if self.owns_source:
             self.frames.source.close()

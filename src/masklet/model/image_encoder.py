@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from ..config import HieraConfig, NeckConfig, RepViTConfig
@@ -35,6 +36,10 @@ class ImageEncoder(nn.Module):
         self.scalp = neck.scalp
 
     def forward(self, images: Tensor) -> ImageFeatures:
+        if isinstance(self.trunk, RepViT):
+            # A CNN's convolutions run ~25% faster channels-last (oneDNN's layout), the
+            # neck's 1x1 convolutions too; the same function.
+            images = images.contiguous(memory_format=torch.channels_last)
         features, positions = self.neck(self.trunk(images))
         if self.scalp > 0:
             features, positions = features[: -self.scalp], positions[: -self.scalp]
