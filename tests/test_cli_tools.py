@@ -147,10 +147,11 @@ def test_models_lists_presets_and_the_cache(tmp_path: Path) -> None:
     fake.write_bytes(b"x")
     r = subprocess.run([sys.executable, "-m", "masklet", "models"], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
-    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:10]}
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:11]}
     assert rows["masklet-nano"][1:4] == ["3.3M", "13", "MB"] and rows["masklet-nano"][4] == "packaged"
     assert rows["sam2.1_hiera_t"][1] == "39.0M" and rows["sam2.1_hiera_t"][4] == "cached"
     assert rows["sam2.1_hiera_l"][1] == "224.4M" and rows["sam2.1_hiera_l"][4] == "download"
+    assert rows["edgetam"][1] == "13.9M" and rows["edgetam"][4] == "download"
     r = subprocess.run([sys.executable, "-m", "masklet", "models", "download", "nano"], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "ships inside the package" in r.stdout
     for command in (["segment"], ["track"], ["models"], ["models", "download"], ["serve"]):

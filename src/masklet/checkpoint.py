@@ -49,18 +49,7 @@ _SIZES_MB = {"t": 156, "s": 185, "b+": 324, "l": 898}
 
 
 def _official() -> dict[str, OfficialCheckpoint]:
-    table = {
-        # EdgeTAM's checkpoint lives in its GitHub repository; its authors' demo Space
-        # on the hub holds the same file.
-        EDGETAM: OfficialCheckpoint(
-            config=EDGETAM,
-            filename="edgetam.pt",
-            url="https://github.com/facebookresearch/EdgeTAM/raw/main/checkpoints/edgetam.pt",
-            hub_id="spaces/chongzhou/EdgeTAM",
-            hub_file="checkpoints/edgetam.pt",
-            size_mb=54,
-        )
-    }
+    table = {}
     for name in OFFICIAL_NAMES:
         if name == EDGETAM:
             continue
@@ -75,6 +64,16 @@ def _official() -> dict[str, OfficialCheckpoint]:
             hub_id=f"facebook/{version}-hiera-{word.replace('_', '-')}",
             size_mb=_SIZES_MB[size],
         )
+    # EdgeTAM's checkpoint lives in its GitHub repository; its authors' demo Space
+    # on the hub holds the same file.
+    table[EDGETAM] = OfficialCheckpoint(
+        config=EDGETAM,
+        filename="edgetam.pt",
+        url="https://github.com/facebookresearch/EdgeTAM/raw/main/checkpoints/edgetam.pt",
+        hub_id="spaces/chongzhou/EdgeTAM",
+        hub_file="checkpoints/edgetam.pt",
+        size_mb=54,
+    )
     return table
 
 

@@ -89,7 +89,10 @@ def test_official_registry() -> None:
     assert entry.url == "https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_base_plus.pt"
     assert entry.hub_id == "facebook/sam2.1-hiera-base-plus"
     assert OFFICIAL_CHECKPOINTS["sam2_hiera_t"].url.endswith("/072824/sam2_hiera_tiny.pt")
-    assert len(OFFICIAL_CHECKPOINTS) == 8
+    edgetam = OFFICIAL_CHECKPOINTS["edgetam"]
+    assert edgetam.url == "https://github.com/facebookresearch/EdgeTAM/raw/main/checkpoints/edgetam.pt"
+    assert edgetam.hub_url == "https://huggingface.co/spaces/chongzhou/EdgeTAM/resolve/main/checkpoints/edgetam.pt"
+    assert len(OFFICIAL_CHECKPOINTS) == 9
 
 
 def test_url_download_is_cached_and_checksummed(standin_checkpoint, tmp_path: Path, monkeypatch) -> None:
