@@ -4,6 +4,7 @@ from . import errors
 from .build import build_model, load_model, pick_device, tracker_options
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
 from .compat import (
+    SAM2AutomaticMaskGenerator,
     SAM2ImagePredictor,
     SAM2VideoPredictor,
     build_sam2,
@@ -13,6 +14,7 @@ from .compat import (
 )
 from .config import Sam2Config, TrackerOptions
 from .inference import ImagePredictor, MaskPrediction, VideoPredictor, VideoSession, VideoStream
+from .inference.mask_generator import GeneratorSettings, MaskGenerator
 from .model import Sam2
 from .presets import PRESETS, get_config
 
@@ -21,8 +23,11 @@ __version__ = "0.1.0"
 __all__ = [
     "PRESETS",
     "CheckpointError",
+    "GeneratorSettings",
     "ImagePredictor",
+    "MaskGenerator",
     "MaskPrediction",
+    "SAM2AutomaticMaskGenerator",
     "SAM2ImagePredictor",
     "SAM2VideoPredictor",
     "VideoPredictor",

@@ -124,3 +124,34 @@ def _decompress(text: str) -> np.ndarray:
     if len(x) > 2:
         counts[2::2] = np.cumsum(x[2::2])
     return counts
+
+
+def mask_runs(masks: "torch.Tensor") -> list[np.ndarray]:  # noqa: F821
+    """Run lengths of each (H, W) boolean mask of a (N, H, W) tensor in COCO order
+    (column-major, starting with a run of 0s): the uncompressed RLE counts, all masks at once."""
+    import torch
+
+    n, h, w = masks.shape
+    flat = masks.transpose(1, 2).reshape(n, h * w)  # column-major
+    change = torch.nonzero(flat[:, 1:] != flat[:, :-1])  # (K, 2): mask, position before a change
+    per_mask = torch.bincount(change[:, 0], minlength=n).tolist()
+    positions = np.split((change[:, 1] + 1).cpu().numpy(), np.cumsum(per_mask)[:-1])
+    starts_with_one = flat[:, 0].cpu().numpy() if h * w else np.zeros(n, bool)
+    out = []
+    for pos, one in zip(positions, starts_with_one):
+        bounds = np.concatenate([[0], pos, [h * w]])
+        counts = np.diff(bounds)
+        out.append(np.concatenate([[0], counts]) if one else counts)
+    return out
+
+
+def runs_to_rle(counts: np.ndarray, h: int, w: int, compressed: bool = True) -> dict[str, object]:
+    """A COCO RLE from run lengths: compressed (a string, as pycocotools writes) or not (a list)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return {"size": [h, w], "counts": _compress(counts) if compressed else counts.tolist()}
+
+
+def runs_to_mask(counts: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The (H, W) boolean mask of run lengths."""
+    values = np.arange(len(counts)) % 2 == 1
+    return np.repeat(values, counts).reshape((h, w), order="F")

@@ -1,4 +1,5 @@
-"""`masklet segment`: one image, clicks and/or a box, a mask PNG."""
+"""`masklet segment`: one image, clicks and/or a box, a mask PNG; or `--all`: every
+object of the image (the automatic mask generator), as COCO RLE JSON or a label PNG."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import click
 import numpy as np
 
 from ..build import load_model
-from . import main, model_options
+from . import GENERATOR_KEYS, generator_options, generator_settings, main, model_options
 
 
 @main.command()
@@ -16,15 +17,24 @@ from . import main, model_options
 @click.option("--point", "points", multiple=True, metavar="X,Y[,LABEL]",
               help="a click in image pixels; LABEL 1 positive (default), 0 negative (repeatable)")
 @click.option("--box", default=None, metavar="X1,Y1,X2,Y2", help="a box around the object")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("mask.png"), show_default=True,
-              help="the mask PNG (0 background, 255 object); with --multimask, NAME-0.png ... by score")
+@click.option("--all", "everything", is_flag=True, help="every object: the automatic mask generator (a grid of clicks)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="the mask PNG (0 background, 255 object; default mask.png); with --multimask, NAME-0.png ... by score; "
+                   "with --all, masks.json (COCO RLE records, the default) or a .png label map (masks drawn largest first)")
 @click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path), default=None, help="the image with the mask drawn over it")
 @click.option("--multimask", is_flag=True, help="write all three candidate masks with their scores")
+@generator_options
 @model_options
 @click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
-def segment(image: Path, points: tuple[str, ...], box: str | None, output: Path, overlay: Path | None, multimask: bool,
-            model_name: str, checkpoint: str | None, device: str | None, speed: str, quiet: bool) -> None:
-    """Segment the object at the given clicks/box in IMAGE; write the mask as a PNG."""
+def segment(image: Path, points: tuple[str, ...], box: str | None, everything: bool, output: Path | None, overlay: Path | None,
+            multimask: bool, model_name: str, checkpoint: str | None, device: str | None, speed: str, quiet: bool,
+            **generator: object) -> None:
+    """Segment the object at the given clicks/box in IMAGE (or --all: every object); write the mask(s)."""
+    if everything:
+        if points or box is not None or multimask:
+            raise click.UsageError("--all finds every object by itself: leave out --point, --box and --multimask")
+        return segment_all(image, output or Path("masks.json"), overlay, model_name, checkpoint, device, quiet, generator)
+    output = output or Path("mask.png")
     from PIL import Image
 
     from ..atomic import atomic_path
@@ -81,3 +91,52 @@ def segment(image: Path, points: tuple[str, ...], box: str | None, output: Path,
             Image.fromarray(draw(frame, masks[order[0]].astype(np.uint8))).save(tmp, format=Image.registered_extensions().get(overlay.suffix.lower(), "PNG"))
         if not quiet:
             click.echo(f"{overlay}: overlay")
+
+
+def segment_all(image: Path, output: Path, overlay: Path | None, model_name: str, checkpoint: str | None, device: str | None,
+                quiet: bool, generator: dict) -> None:
+    """`segment --all`: every mask of the image, with a progress bar over point batches and crops."""
+    import json
+
+    from PIL import Image
+    from tqdm import tqdm
+
+    from ..atomic import atomic_path
+    from ..compat.automatic_mask_generator import mask_record
+    from ..inference.everything import everything_labels
+    from ..inference.mask_generator import MaskGenerator
+    from ..inference.video_io import read_image
+    from ..masks_io import OutputRefused, check_output
+    from ..overlay import overlay as draw
+
+    if output.suffix.lower() not in (".json", ".png"):
+        raise click.BadParameter(f"{output}: write --all masks to a .json (COCO RLE) or a .png (label map)", param_hint="-o")
+    try:
+        for path in (output, overlay):
+            if path is not None:
+                check_output(path, [image])
+    except OutputRefused as exc:
+        raise click.UsageError(str(exc)) from None
+    frame = read_image(image)
+    generator = MaskGenerator(load_model(model_name, checkpoint, device), generator_settings(**{k: generator[k] for k in GENERATOR_KEYS}))
+    with tqdm(total=generator.steps(frame.shape[:2]), desc="segment everything", unit="batch", disable=quiet) as bar:
+        found = generator.generate(frame, progress=lambda: bar.update(1))
+    if output.suffix.lower() == ".json":
+        with atomic_path(output) as tmp:
+            tmp.write_text(json.dumps([mask_record(m, "coco_rle") for m in found]))
+    labels = everything_labels([m.mask for m in found], frame.shape[:2]) if output.suffix.lower() == ".png" or overlay else None
+    if output.suffix.lower() == ".png":
+        with atomic_path(output) as tmp:
+            if labels.dtype == np.uint8:
+                from ..masks_io import label_png
+
+                label_png(labels).save(tmp, format="PNG")
+            else:
+                Image.fromarray(labels).save(tmp, format="PNG")  # more than 255 masks: 16-bit
+    if overlay is not None:
+        colours = (labels.astype(np.int64) - 1) % 255 + 1  # the palette's 255 colours, reused beyond
+        with atomic_path(overlay) as tmp:
+            Image.fromarray(draw(frame, np.where(labels > 0, colours, 0).astype(np.uint8))).save(
+                tmp, format=Image.registered_extensions().get(overlay.suffix.lower(), "PNG"))
+    if not quiet:
+        click.echo(f"{len(found)} masks: wrote {', '.join(str(p) for p in (output, overlay) if p is not None)}")

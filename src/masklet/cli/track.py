@@ -11,7 +11,7 @@ import click
 import numpy as np
 
 from ..build import load_model, tracker_options
-from . import main, model_options
+from . import GENERATOR_KEYS, generator_options, generator_settings, main, model_options
 
 PREFIX_HELP = "; prefix OBJ@FRAME: for another object or frame, e.g. 2@30:640,400"
 
@@ -34,15 +34,25 @@ PREFIX_HELP = "; prefix OBJ@FRAME: for another object or frame, e.g. 2@30:640,40
 @click.option("--both", is_flag=True, help="propagate forward, then backward from the same start")
 @click.option("--start", type=click.IntRange(min=0), default=None, help="frame to propagate from (default: the first prompted)")
 @click.option("--max-frames", type=click.IntRange(min=0), default=None, help="track at most this many frames past the start")
+@click.option("--all", "everything", is_flag=True,
+              help="track everything: the automatic masks of --frame become objects (the generator's options below)")
+@click.option("--min-area", type=click.IntRange(min=0), default=0, show_default=True, help="--all: leave out masks smaller than this (pixels)")
+@click.option("--max-objects", type=click.IntRange(1, 255), default=20, show_default=True, help="--all: at most this many objects")
+@click.option("--reseed", type=click.IntRange(min=1), default=None, metavar="K",
+              help="--all: every K frames, automatic masks that no tracked object covers join as new objects")
+@click.option("--reseed-iou", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="--all: a mask overlapping a tracked object (or a chosen mask) by this IoU is the same object")
+@generator_options
 @model_options
 @click.option("--force", is_flag=True,
               help="replace an existing -o folder even if masklet did not write it (never the input)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bars, nothing but errors")
 def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: tuple[str, ...], masks: tuple[str, ...],
           prompts_file: Path | None, output: Path | None, overlay: Path | None, rle: Path | None, reverse: bool, both: bool,
-          start: int | None, max_frames: int | None, model_name: str, checkpoint: str | None, device: str | None, speed: str,
-          force: bool, quiet: bool) -> None:
-    """Track objects through VIDEO (an MP4 or a folder of JPEG frames) from prompts on any frames."""
+          start: int | None, max_frames: int | None, everything: bool, min_area: int, max_objects: int, reseed: int | None,
+          reseed_iou: float, model_name: str, checkpoint: str | None, device: str | None, speed: str, force: bool, quiet: bool,
+          **generator: object) -> None:
+    """Track objects through VIDEO (an MP4 or a folder of JPEG frames) from prompts on any frames (or --all: everything)."""
     from ..inference.video_io import open_video
     from ..inference.video_predictor import VideoPredictor
     from ..masks_io import OutputRefused, check_output
@@ -70,8 +80,10 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
             prompts += load_prompts_file(prompts_file)
         except (ValueError, FileNotFoundError) as exc:
             raise click.BadParameter(str(exc), param_hint="--prompts") from None
-    if not prompts:
-        raise click.UsageError("no prompts: give --point, --box, --mask or --prompts")
+    if everything and (prompts or reverse or both or start is not None):
+        raise click.UsageError("--all finds the objects by itself on --frame and tracks forward: leave out prompts, --reverse, --both, --start")
+    if not prompts and not everything:
+        raise click.UsageError("no prompts: give --point, --box, --mask or --prompts (or --all)")
     source = open_video(video)
     for p in prompts:
         try:
@@ -80,19 +92,36 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
             raise click.BadParameter(f"{exc} ({video})", param_hint="--frame") from None
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--point/--box/--mask") from None
+    if everything and frame >= source.num_frames:
+        raise click.BadParameter(f"frame {frame} out of range: {video} has {source.num_frames} frames", param_hint="--frame")
     if start is not None and start >= source.num_frames:
         raise click.BadParameter(f"frame {start} out of range: {video} has {source.num_frames} frames", param_hint="--start")
 
     with source:
         predictor = VideoPredictor(load_model(model_name, checkpoint, device), tracker_options(speed, model_name))
         with predictor.start(source) as session:
+            results = None
+            if everything:
+                from ..inference.everything import EverythingSettings, track_everything
+                from ..inference.mask_generator import MaskGenerator
+
+                generator_ = MaskGenerator(predictor.model, generator_settings(**{k: generator[k] for k in GENERATOR_KEYS}))
+                chosen = EverythingSettings(min_area=min_area, max_objects=max_objects, duplicate_iou=reseed_iou, reseed_every=reseed)
+
+                def found(t: int, ids: list[int]) -> None:
+                    if not quiet:
+                        click.echo(f"frame {t}: {len(ids)} new object(s), ids {ids[0]}..{ids[-1]}", err=True)
+
+                results = track_everything(predictor, session, generator_, chosen, start=frame, max_frames=max_frames, on_new=found)
+                direction, start = "forward", frame
             for p in prompts:
                 apply_prompt(predictor, session, p, clear_old_points=False)
-            direction = "both" if both else "backward" if reverse else "forward"
+            if not everything:
+                direction = "both" if both else "backward" if reverse else "forward"
             if start is None:
                 start = max(p.frame for p in prompts) if direction == "backward" else min(p.frame for p in prompts)
             written = run_tracking(predictor, session, source, direction, start, max_frames, output, overlay, rle, quiet,
-                                   inputs=inputs, force=force)
+                                   inputs=inputs, force=force, results=results)
             num_objects = len(session.obj_ids)
     if not quiet:
         outputs = [str(p) for p in (output, overlay, rle) if p is not None]
@@ -108,8 +137,9 @@ def frames_to_visit(num_frames: int, direction: str, start: int, max_frames: int
 
 def run_tracking(predictor, session, source, direction: str, start: int, max_frames: int | None,
                  output: Path | None, overlay: Path | None, rle: Path | None, quiet: bool,
-                 inputs: tuple | list = (), force: bool = False) -> int:
-    """Propagate and write the outputs; each appears only once complete, never over `inputs`."""
+                 inputs: tuple | list = (), force: bool = False, results=None) -> int:
+    """Propagate (or consume `results`, frames' masks from elsewhere) and write the outputs;
+    each appears only once complete, never over `inputs`."""
     from tqdm import tqdm
 
     from ..atomic import atomic_path
@@ -123,7 +153,9 @@ def run_tracking(predictor, session, source, direction: str, start: int, max_fra
         rle_frames = {}
         total = frames_to_visit(source.num_frames, direction, start, max_frames)
         bar = tqdm(desc=f"track {direction}", unit="frame", disable=quiet, total=total)
-        for result in predictor.propagate_directions(session, direction, start, max_frames):
+        if results is None:
+            results = predictor.propagate_directions(session, direction, start, max_frames)
+        for result in results:
             binary = (result.masks[:, 0] > 0).cpu().numpy()
             save_label_png(label_map(result.obj_ids, binary), folder / f"{result.frame_idx:05d}.png")
             if rle is not None:

@@ -29,6 +29,15 @@ class RenameRequest(BaseModel):
     name: str = Field(..., min_length=1, max_length=100)
 
 
+class EverythingRequest(BaseModel):
+    frame: int = Field(0, ge=0, description="frame index")
+    points_per_side: int = Field(16, ge=1, le=64, description="a grid of N x N clicks")
+    pred_iou_thresh: float = Field(0.8, ge=0, le=1)
+    stability_score_thresh: float = Field(0.95, ge=0, le=1)
+    min_area: int = Field(0, ge=0, description="leave out masks smaller than this (pixels)")
+    max_objects: int = Field(20, ge=1, le=255, description="objects in the session at most, old ones included")
+
+
 def router(service: Service) -> APIRouter:
     """The routes of /api/sessions/{id}/prompts and /api/sessions/{id}/objects/{obj}."""
     api = APIRouter()
@@ -77,6 +86,37 @@ def router(service: Service) -> APIRouter:
 
         await run_in_threadpool(run)
         return session.info()
+
+    @api.post("/api/sessions/{session_id}/everything")
+    async def segment_everything(session_id: str, body: EverythingRequest) -> JSONResponse:
+        """Segment everything on a frame: its automatic masks that no object covers yet
+        become new objects; every object's mask on that frame comes back, with the new ids."""
+        from ...inference.everything import EverythingSettings, choose_new
+        from ...inference.mask_generator import GeneratorSettings, MaskGenerator
+
+        session = store.get(session_id)
+        session.source.check_index(body.frame)
+        generator = MaskGenerator(predictor.model, GeneratorSettings(
+            points_per_side=body.points_per_side, pred_iou_thresh=body.pred_iou_thresh,
+            stability_score_thresh=body.stability_score_thresh,
+        ))
+        chosen = EverythingSettings(min_area=body.min_area, max_objects=body.max_objects)
+
+        def run() -> tuple[list[int], list[dict]]:
+            with session.lock:
+                frame = session.source.frame(body.frame)
+                taken = [rle_decode(r) for r in session.frame_results(body.frame).values()]
+                room = body.max_objects - len(session.state.objects)
+                new = choose_new(generator.generate(frame), taken, chosen, room) if room > 0 else []
+                next_id = max(session.state.objects, default=0) + 1
+                ids = list(range(next_id, next_id + len(new)))
+                masks = None
+                for obj_id, mask in zip(ids, new):
+                    masks = predictor.add_mask(session.state, body.frame, obj_id, mask)
+                return ids, (session.record(masks) if masks is not None else [])
+
+        added, masks = await run_in_threadpool(run)
+        return JSONResponse({"frame": body.frame, "added": added, "masks": masks})
 
     @api.put("/api/sessions/{session_id}/objects/{obj_id}")
     def rename_object(session_id: str, obj_id: int, body: RenameRequest) -> dict:

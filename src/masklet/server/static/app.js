@@ -226,6 +226,28 @@ async function prompt(body) {
   }
 }
 
+async function segmentEverything() {
+  if (!state.session) return;
+  setStatus("segmenting everything…");
+  const t0 = performance.now();
+  try {
+    // Lower thresholds than the official defaults: small models (masklet-nano) rarely pass those.
+    const res = await api("POST", sessionUrl("/everything"), { frame: state.frame, pred_iou_thresh: 0.5, stability_score_thresh: 0.8 });
+    const out = await res.json();
+    for (const id of out.added) {
+      if (!state.objects.some((o) => o.id === id)) state.objects.push({ id, name: `object ${id}`, known: true });
+    }
+    if (out.added.length) state.prompted.add(out.frame);
+    storeMasks(out.frame, out.masks);
+    renderObjects();
+    updateExports();
+    setStatus(`${out.added.length} new object(s) on frame ${out.frame} (${Math.round(performance.now() - t0)} ms)`);
+  } catch (e) {
+    setStatus(`segment everything failed: ${e.message}`, true);
+  }
+}
+$("everything").addEventListener("click", segmentEverything);
+
 // -- objects ------------------------------------------------------------------------
 
 function addObject() {
