@@ -3,7 +3,7 @@
 make_amg_fixtures.py ran the reference's SAM2AutomaticMaskGenerator on the cases of
 amg_cases.py under stand-in weights. masklet must give the same number of masks, and
 every reference mask must be matched one-to-one by a masklet mask: IoU >= 0.99 (on
-every 4th pixel), area within 1%, predicted_iou and stability_score within 0.01, the
+every 8th pixel), area within 1%, predicted_iou and stability_score within 0.01, the
 same click and crop.
 """
 
@@ -49,7 +49,8 @@ def test_generator_matches_reference(model, case: str) -> None:
     if case.endswith("/default"):
         assert n == 0  # stand-in weights: no candidate passes the default thresholds (see amg_cases)
         return
-    assert n >= 5
+    # Stand-in candidates nearly all span the image, so an NMS below 1.0 keeps one or a few.
+    assert n >= (1 if "nms" in case or "crops" in case else 20)
     width = image.shape[1]
     ours = np.stack([_mask(r["segmentation"])[::SUB, ::SUB] for r in records])
     theirs = np.unpackbits(gold[f"{case}/masks"], axis=-1)[..., : (width + SUB - 1) // SUB].astype(bool)

@@ -143,6 +143,7 @@ def run_tracking(predictor, session, source, direction: str, start: int, max_fra
     from tqdm import tqdm
 
     from ..atomic import atomic_path
+    from ..errors import NotReady
     from ..masks_io import label_map, output_folder, save_label_png
     from ..overlay import VideoWriter
     from ..overlay import overlay as draw
@@ -163,6 +164,10 @@ def run_tracking(predictor, session, source, direction: str, start: int, max_fra
             bar.update(1)
         bar.close()
         frames = sorted(int(p.stem) for p in folder.glob("*.png"))
+        if not frames:
+            # Nothing tracked (track --all found no object): nothing is written.
+            raise NotReady(f"no object was found on frame {start}: no automatic mask passed the thresholds and --min-area; "
+                           f"lower --pred-iou-thresh, --stability-score-thresh or --min-area")
         if overlay is not None:
             from PIL import Image
 
