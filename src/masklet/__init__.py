@@ -14,6 +14,7 @@ from .compat import (
 )
 from .config import Sam2Config, TrackerOptions
 from .inference import ImagePredictor, MaskPrediction, VideoPredictor, VideoSession, VideoStream
+from .inference.everything import EverythingSettings, track_everything
 from .inference.mask_generator import GeneratorSettings, MaskGenerator
 from .model import Sam2
 from .presets import PRESETS, get_config
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PRESETS",
     "CheckpointError",
+    "EverythingSettings",
     "GeneratorSettings",
     "ImagePredictor",
     "MaskGenerator",
@@ -41,6 +43,7 @@ __all__ = [
     "errors",
     "load_model",
     "tracker_options",
+    "track_everything",
     "build_model",
     "build_sam2",
     "build_sam2_hf",

@@ -170,3 +170,22 @@ def test_open_a_clip_propagate_and_export(nano_page, shots: Path, tmp_path: Path
 
     labels = np.asarray(Image.open(io.BytesIO(zipfile.ZipFile(path).read("00009.png"))))
     assert int((labels == 1).sum()) == server_area(page, 9)
+
+
+def test_segment_everything_adds_the_objects_it_finds(nano_page, shots: Path) -> None:
+    page = nano_page
+    page.fill("#path", "truck.jpg")
+    page.click("#open-path")
+    page.wait_for_function("() => document.getElementById('status').textContent.includes('Click the object')")
+    page.click("#everything")
+    page.wait_for_function("() => /new object\\(s\\) on frame 0/.test(document.getElementById('status').textContent)",
+                           timeout=120_000)
+    wait_idle(page)
+    added = int(page.locator("#status").text_content().split()[0])
+    page.screenshot(path=str(shots / "annotator-everything.png"))
+    assert added >= 2, page.locator("#status").text_content()
+    assert page.locator("#objects li").count() == added
+    masks = server_masks(page, 0)
+    assert len(masks) == added and all(m.any() for m in masks)
+    # Overlaps are drawn once: the canvas holds the union of the service's masks.
+    assert page.evaluate(COUNT_MASK_PIXELS) == int(np.logical_or.reduce(masks).sum())

@@ -68,22 +68,26 @@ def generator_options(f: Callable) -> Callable:
     options = [
         ("--points-per-side", int, 32, "a grid of N x N clicks on the image"),
         ("--points-per-batch", int, 64, "clicks through the decoder at once"),
-        ("--pred-iou-thresh", float, 0.8, "keep masks whose predicted IoU is above this"),
-        ("--stability-score-thresh", float, 0.95, "... and whose stability under a threshold shift is at least this"),
+        ("--pred-iou-thresh", float, None, "keep masks whose predicted IoU is above this [default: 0.8; 0.3 for masklet-nano]"),
+        ("--stability-score-thresh", float, None,
+         "... and whose stability under a threshold shift is at least this [default: 0.95; 0.5 for masklet-nano]"),
         ("--box-nms-thresh", float, 0.7, "box IoU above which the weaker of two masks is a duplicate"),
         ("--crop-n-layers", int, 0, "also look at overlapping crops: layer i has (2^i)^2 of them"),
         ("--min-region-area", int, 0, "remove holes and specks up to this area (low-resolution pixels)"),
     ]
     for name, kind, default, text in reversed(options):
-        f = click.option(name, type=kind, default=default, show_default=True, help=text)(f)
+        f = click.option(name, type=kind, default=default, show_default=default is not None, help=text)(f)
     return f
 
 
-def generator_settings(points_per_side: int, points_per_batch: int, pred_iou_thresh: float, stability_score_thresh: float,
-                       box_nms_thresh: float, crop_n_layers: int, min_region_area: int):
-    """GeneratorSettings from the options of `generator_options`."""
-    from ..inference.mask_generator import GeneratorSettings
+def generator_settings(model, points_per_side: int, points_per_batch: int, pred_iou_thresh: float | None,
+                       stability_score_thresh: float | None, box_nms_thresh: float, crop_n_layers: int, min_region_area: int):
+    """GeneratorSettings from the options of `generator_options` (thresholds left out: the model's own)."""
+    from ..inference.mask_generator import GeneratorSettings, model_thresholds
 
+    iou_default, stability_default = model_thresholds(model)
+    pred_iou_thresh = iou_default if pred_iou_thresh is None else pred_iou_thresh
+    stability_score_thresh = stability_default if stability_score_thresh is None else stability_score_thresh
     return GeneratorSettings(points_per_side=points_per_side, points_per_batch=points_per_batch, pred_iou_thresh=pred_iou_thresh,
                              stability_score_thresh=stability_score_thresh, box_nms_thresh=box_nms_thresh,
                              crop_n_layers=crop_n_layers, min_mask_region_area=min_region_area)

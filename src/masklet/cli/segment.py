@@ -118,7 +118,8 @@ def segment_all(image: Path, output: Path, overlay: Path | None, model_name: str
     except OutputRefused as exc:
         raise click.UsageError(str(exc)) from None
     frame = read_image(image)
-    generator = MaskGenerator(load_model(model_name, checkpoint, device), generator_settings(**{k: generator[k] for k in GENERATOR_KEYS}))
+    model = load_model(model_name, checkpoint, device)
+    generator = MaskGenerator(model, generator_settings(model, **{k: generator[k] for k in GENERATOR_KEYS}))
     with tqdm(total=generator.steps(frame.shape[:2]), desc="segment everything", unit="batch", disable=quiet) as bar:
         found = generator.generate(frame, progress=lambda: bar.update(1))
     if output.suffix.lower() == ".json":

@@ -105,7 +105,7 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
                 from ..inference.everything import EverythingSettings, track_everything
                 from ..inference.mask_generator import MaskGenerator
 
-                generator_ = MaskGenerator(predictor.model, generator_settings(**{k: generator[k] for k in GENERATOR_KEYS}))
+                generator_ = MaskGenerator(predictor.model, generator_settings(predictor.model, **{k: generator[k] for k in GENERATOR_KEYS}))
                 chosen = EverythingSettings(min_area=min_area, max_objects=max_objects, duplicate_iou=reseed_iou, reseed_every=reseed)
 
                 def found(t: int, ids: list[int]) -> None:

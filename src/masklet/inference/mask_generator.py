@@ -36,6 +36,15 @@ from .transforms import image_to_tensor, scale_coords
 
 UPSAMPLE_CHUNK = 16  # candidate masks brought to full size at once
 
+# (pred_iou_thresh, stability_score_thresh) where the official defaults keep almost nothing:
+# masklet-nano's predicted IoUs peak near 0.85 and its mask edges are soft.
+MODEL_THRESHOLDS: dict[str, tuple[float, float]] = {"masklet-nano": (0.3, 0.5)}
+
+
+def model_thresholds(model: Sam2) -> tuple[float, float]:
+    """The thresholds that keep a model's confident masks: the official ones, or its own."""
+    return MODEL_THRESHOLDS.get(model.cfg.name, (0.8, 0.95))
+
 
 @dataclass(frozen=True)
 class GeneratorSettings:

@@ -32,8 +32,8 @@ class RenameRequest(BaseModel):
 class EverythingRequest(BaseModel):
     frame: int = Field(0, ge=0, description="frame index")
     points_per_side: int = Field(16, ge=1, le=64, description="a grid of N x N clicks")
-    pred_iou_thresh: float = Field(0.8, ge=0, le=1)
-    stability_score_thresh: float = Field(0.95, ge=0, le=1)
+    pred_iou_thresh: float | None = Field(None, ge=0, le=1, description="default: the model's (0.8; 0.3 for masklet-nano)")
+    stability_score_thresh: float | None = Field(None, ge=0, le=1, description="default: the model's (0.95; 0.5 for masklet-nano)")
     min_area: int = Field(0, ge=0, description="leave out masks smaller than this (pixels)")
     max_objects: int = Field(20, ge=1, le=255, description="objects in the session at most, old ones included")
 
@@ -92,13 +92,15 @@ def router(service: Service) -> APIRouter:
         """Segment everything on a frame: its automatic masks that no object covers yet
         become new objects; every object's mask on that frame comes back, with the new ids."""
         from ...inference.everything import EverythingSettings, choose_new
-        from ...inference.mask_generator import GeneratorSettings, MaskGenerator
+        from ...inference.mask_generator import GeneratorSettings, MaskGenerator, model_thresholds
 
         session = store.get(session_id)
         session.source.check_index(body.frame)
+        iou_default, stability_default = model_thresholds(predictor.model)
         generator = MaskGenerator(predictor.model, GeneratorSettings(
-            points_per_side=body.points_per_side, pred_iou_thresh=body.pred_iou_thresh,
-            stability_score_thresh=body.stability_score_thresh,
+            points_per_side=body.points_per_side,
+            pred_iou_thresh=iou_default if body.pred_iou_thresh is None else body.pred_iou_thresh,
+            stability_score_thresh=stability_default if body.stability_score_thresh is None else body.stability_score_thresh,
         ))
         chosen = EverythingSettings(min_area=body.min_area, max_objects=body.max_objects)
 

@@ -231,8 +231,8 @@ async function segmentEverything() {
   setStatus("segmenting everything…");
   const t0 = performance.now();
   try {
-    // Lower thresholds than the official defaults: small models (masklet-nano) rarely pass those.
-    const res = await api("POST", sessionUrl("/everything"), { frame: state.frame, pred_iou_thresh: 0.5, stability_score_thresh: 0.8 });
+    // The service picks thresholds that suit its model (the official ones, lower for masklet-nano).
+    const res = await api("POST", sessionUrl("/everything"), { frame: state.frame });
     const out = await res.json();
     for (const id of out.added) {
       if (!state.objects.some((o) => o.id === id)) state.objects.push({ id, name: `object ${id}`, known: true });
