@@ -97,4 +97,4 @@ GENERATOR_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "sta
                   "crop_n_layers", "min_region_area")
 
 
-from . import evaluate, generate, models, segment, serve, track, train  # noqa: E402,F401  (register the commands)
+from . import evaluate, export_onnx, generate, models, segment, serve, track, train  # noqa: E402,F401  (register the commands)

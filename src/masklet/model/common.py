@@ -14,12 +14,13 @@ class LayerNorm2d(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(num_channels))
         self.bias = nn.Parameter(torch.zeros(num_channels))
+        self.num_channels = num_channels  # a plain int: an exported graph keeps it constant
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
             # Channels are the innermost axis: a plain LayerNorm over it, with no copy.
-            y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
+            y = F.layer_norm(x.permute(0, 2, 3, 1), (self.num_channels,), self.weight, self.bias, self.eps)
             return y.permute(0, 3, 1, 2)
         mean = x.mean(1, keepdim=True)
         var = (x - mean).pow(2).mean(1, keepdim=True)

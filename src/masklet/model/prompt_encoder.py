@@ -49,10 +49,11 @@ class PromptEncoder(nn.Module):
 
         It is the same for every prompt, so it is kept until the random matrix it comes
         from changes (a checkpoint load writes it in place, which bumps its version). A
-        model built under inference mode has parameters without versions: no cache then.
+        model built under inference mode has parameters without versions, and a graph
+        being exported has no data: no cache then.
         """
         matrix = self.pe_layer.positional_encoding_gaussian_matrix
-        if matrix.is_inference():
+        if matrix.is_inference() or torch.compiler.is_compiling():
             return self.pe_layer(self.image_embedding_size).unsqueeze(0)
         key = (matrix.data_ptr(), matrix._version, self.image_embedding_size, torch.is_inference_mode_enabled())
         if self._dense_pe is None or self._dense_pe[0] != key:

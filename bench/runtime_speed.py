@@ -1,0 +1,102 @@
+"""masklet.runtime (ONNX graphs on onnxruntime, numpy around them) beside the torch path, one run.
+
+    .venv/bin/python bench/runtime_speed.py [--models masklet-nano,sam2.1_hiera_t,edgetam]
+
+For each model (masklet-nano's packaged weights; the others under stand-in weights: the
+speed does not depend on the values): the graphs are exported once, then each engine
+runs in a fresh process on the shared truck photo: image embedding (median of 3) and a
+click (median of 10, one positive point, three candidates). Also the installed size of
+what each needs (the runtime: onnxruntime, numpy, pillow, av; the torch path: torch too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRUCK = ROOT.parent / "shared" / "data" / "images" / "truck.jpg"
+
+
+def child(engine: str, model: str, checkpoint: str, folder: str) -> dict:
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(Image.open(TRUCK).convert("RGB"))
+    if engine == "runtime":
+        from masklet.runtime import ImagePredictor
+
+        predictor = ImagePredictor(folder)
+    else:
+        import masklet
+
+        predictor = masklet.SAM2ImagePredictor(masklet.build_sam2(model, checkpoint or None, device="cpu"))
+    embeds, clicks = [], []
+    for _ in range(3):
+        t = time.perf_counter()
+        predictor.set_image(image)
+        embeds.append(time.perf_counter() - t)
+    for i in range(10):
+        t = time.perf_counter()
+        predictor.predict(point_coords=[[500 + 10 * i, 375]], point_labels=[1])
+        clicks.append(time.perf_counter() - t)
+    return {"embed_s": statistics.median(embeds), "click_ms": 1000 * statistics.median(clicks),
+            "torch_loaded": "torch" in sys.modules}
+
+
+def package_mb(names: list[str]) -> float:
+    """Installed size of packages (their import folders) in this environment."""
+    total = 0
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for folder in spec.submodule_search_locations:
+            for dirpath, _, files in os.walk(folder):
+                total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+            libs = Path(folder).parent / f"{name}.libs"
+            if libs.is_dir():
+                total += sum(p.stat().st_size for p in libs.iterdir())
+    return total / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="masklet-nano,sam2.1_hiera_t,edgetam")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return
+    work = Path(tempfile.mkdtemp(prefix="masklet-runtime-bench-"))
+    rows = []
+    for model in args.models.split(","):
+        checkpoint = "" if model == "masklet-nano" else "standin"
+        folder = work / model
+        print(f"  exporting {model} ...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "masklet", "export-onnx", model, *(["--checkpoint", checkpoint] if checkpoint else []),
+                        "-o", str(folder)], check=True, capture_output=True)
+        for engine in ("torch", "runtime"):
+            print(f"  {model}: {engine} ...", file=sys.stderr, flush=True)
+            done = subprocess.run([sys.executable, __file__, "--child", engine, model, checkpoint, str(folder)],
+                                  capture_output=True, text=True, check=True)
+            rows.append((model, engine, json.loads(done.stdout.strip().splitlines()[-1])))
+    print(f"\nimage path on truck.jpg (1800x1200), {os.cpu_count()} CPUs")
+    print(f"{'model':<16} {'engine':<8} {'embed s':>8} {'click ms':>9} {'torch loaded':>13}")
+    for model, engine, r in rows:
+        print(f"{model:<16} {engine:<8} {r['embed_s']:8.2f} {r['click_ms']:9.1f} {str(r['torch_loaded']):>13}")
+    runtime = package_mb(["onnxruntime", "numpy", "PIL", "av"])
+    print(f"\ninstalled: runtime path {runtime:.0f} MB (onnxruntime, numpy, pillow, av); "
+          f"torch path {runtime - package_mb(['onnxruntime']) + package_mb(['torch']):.0f} MB (torch, numpy, pillow, av)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""`masklet export-onnx`: the model as ONNX graphs for masklet.runtime (no torch needed to run them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import main
+
+
+@main.command("export-onnx")
+@click.argument("model_name", metavar="MODEL", default="masklet-nano")
+@click.option("--checkpoint", default=None, help="checkpoint file, URL, hub id or 'standin' (default: the model's own)")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="folder for the graphs")
+@click.option("--force", is_flag=True, help="replace an existing folder that masklet did not write")
+def export_onnx(model_name: str, checkpoint: str | None, out: Path, force: bool) -> None:
+    """Write MODEL as ONNX graphs (image encoder, prompt decoder), manifest.json and params.npz into a folder."""
+    from ..compat.build_sam import build_sam2
+    from ..export.onnx import export_onnx as write
+    from ..masks_io import output_folder
+
+    # As the official builder makes it (apply_postprocessing): the decoder's choices the
+    # runtime reads from the manifest are those SAM2ImagePredictor users get.
+    model = build_sam2(model_name, checkpoint, device="cpu")
+    with output_folder(out, force=force) as tmp:
+        write(model, tmp, model_name)
+    size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
+    click.echo(f"wrote {out} ({size:.0f} MB): run it with masklet.runtime.ImagePredictor({str(out)!r})")

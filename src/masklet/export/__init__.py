@@ -1,0 +1,1 @@
+"""Exports of a model for other runtimes (ONNX graphs for masklet.runtime)."""

@@ -1,0 +1,117 @@
+"""masklet.runtime: the exported ONNX graphs run by onnxruntime with numpy around them,
+against the torch path on the shared photos (masklet-nano's packaged weights and SAM 2.1
+tiny under stand-in weights), and in a process where torch cannot be imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("onnxruntime", reason="the runtime extra (onnxruntime) is part of the test extra")
+pytest.importorskip("onnxscript", reason="exporting needs onnx and onnxscript (part of the test extra)")
+
+import masklet  # noqa: E402
+from masklet.runtime import ImagePredictor  # noqa: E402
+
+MODELS = {"masklet-nano": None, "sam2.1_hiera_t": "standin", "edgetam": "standin"}
+PROMPTS = [
+    dict(point_coords=[[500, 375]], point_labels=[1]),
+    dict(point_coords=[[500, 375], [1125, 625]], point_labels=[1, 0], multimask_output=False),
+    dict(box=[75, 275, 1725, 850], multimask_output=False),
+    dict(box=[[75, 275, 1725, 850], [425, 600, 700, 875]], multimask_output=False),
+    dict(box=[425, 600, 700, 875], point_coords=[[575, 750]], point_labels=[1]),
+]
+
+
+def masklet_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "masklet", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict[str, Path]:
+    """The graphs of each model, written by `masklet export-onnx`."""
+    root = tmp_path_factory.mktemp("onnx")
+    out = {}
+    for name, checkpoint in MODELS.items():
+        extra = ["--checkpoint", checkpoint] if checkpoint else []
+        r = masklet_cli("export-onnx", name, *extra, "-o", str(root / name))
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert {p.name for p in (root / name).iterdir()} >= {"image_encoder.onnx", "prompt_decoder.onnx", "manifest.json", "params.npz"}
+        out[name] = root / name
+    return out
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.logical_and(a, b).sum() / max(np.logical_or(a, b).sum(), 1))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_image_masks_equal_the_torch_path(exported, name: str, shared_data: Path) -> None:
+    torch_side = masklet.SAM2ImagePredictor(masklet.build_sam2(name, MODELS[name], device="cpu"))
+    runtime = ImagePredictor(exported[name])
+    for photo in ("truck", "groceries"):
+        image = np.array(Image.open(shared_data / "images" / f"{photo}.jpg").convert("RGB"))
+        torch_side.set_image(image)
+        runtime.set_image(image)
+        h, w = image.shape[:2]
+        for prompt in PROMPTS:
+            # The prompts were placed on the truck photo: scale them to this one.
+            scaled = {k: (np.asarray(v, float) * ([w / 1800, h / 1200] * (2 if k == "box" else 1)) if k in ("box", "point_coords") else v)
+                      for k, v in prompt.items()}
+            ours, scores, low = runtime.predict(**scaled)
+            theirs, t_scores, t_low = torch_side.predict(**scaled)
+            assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+            for a, b in zip(ours.reshape(-1, h, w), theirs.reshape(-1, h, w)):
+                assert 0.0 < b.mean() < 1.0, "a degenerate torch mask would agree with anything"
+                assert iou(a > 0, b > 0) >= 0.99, (photo, prompt)
+            np.testing.assert_allclose(scores, t_scores, atol=1e-3)
+            np.testing.assert_allclose(low, t_low, atol=2e-2)
+        # A refinement: the low-res logits fed back as the mask input.
+        first = runtime.predict(point_coords=[[w // 3, h // 3]], point_labels=[1])
+        again = dict(point_coords=[[w // 3, h // 3]], point_labels=[1], mask_input=first[2][np.argmax(first[1])][None],
+                     multimask_output=False)
+        assert iou(runtime.predict(**again)[0] > 0, torch_side.predict(**again)[0] > 0) >= 0.99
+
+
+def test_the_runtime_runs_where_torch_cannot_be_imported(exported, shared_data: Path) -> None:
+    script = f"""
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError("torch is not installed here")
+sys.meta_path.insert(0, NoTorch())
+import numpy as np
+from PIL import Image
+import masklet.runtime
+p = masklet.runtime.ImagePredictor({str(exported['masklet-nano'])!r})
+p.set_image(np.array(Image.open({str(shared_data / 'images' / 'truck.jpg')!r}).convert("RGB")))
+masks, scores, low = p.predict(point_coords=[[500, 375]], point_labels=[1])
+assert masks.shape == (3, 1200, 1800) and low.shape[0] == 3
+assert not [m for m in sys.modules if m.split(".")[0] == "torch"]
+print("ok", masks.mean())
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr[-2000:]
+
+
+def test_export_refuses_a_foreign_folder_and_the_runtime_names_a_bad_one(exported, tmp_path: Path) -> None:
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    r = masklet_cli("export-onnx", "masklet-nano", "-o", str(mine))
+    assert r.returncode == 2 and "did not write" in r.stderr
+    assert (mine / "keep.txt").read_text() == "mine" and len(list(mine.iterdir())) == 1
+    with pytest.raises(masklet.errors.BadInput, match="export-onnx"):
+        ImagePredictor(tmp_path)
+    predictor = ImagePredictor(exported["masklet-nano"])
+    with pytest.raises(masklet.errors.NotReady, match="set_image"):
+        predictor.predict(point_coords=[[1, 1]], point_labels=[1])
+    predictor.set_image(np.zeros((40, 60, 3), np.uint8))
+    with pytest.raises(masklet.errors.BadPrompt, match="one label per point"):
+        predictor.predict(point_coords=[[1, 1], [2, 2]], point_labels=[1])
