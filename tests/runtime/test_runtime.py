@@ -115,3 +115,40 @@ def test_export_refuses_a_foreign_folder_and_the_runtime_names_a_bad_one(exporte
     predictor.set_image(np.zeros((40, 60, 3), np.uint8))
     with pytest.raises(masklet.errors.BadPrompt, match="one label per point"):
         predictor.predict(point_coords=[[1, 1], [2, 2]], point_labels=[1])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_memory_graphs_equal_the_torch_blocks(exported, name: str) -> None:
+    """The video path's graphs: memory encoder (mask squashed or binarised) and memory
+    attention over 1 and 5 memory frames with 1 and 7 object pointers (dynamic sizes)."""
+    import torch
+
+    from masklet.model.sam2 import MemoryTokens
+    from masklet.runtime import Graphs
+
+    model = masklet.build_sam2(name, MODELS[name], device="cpu")
+    graphs = Graphs(exported[name])
+    info = graphs.manifest
+    cfg = model.cfg
+    e, s = cfg.image_embedding_size, cfg.image_size
+    g = torch.Generator().manual_seed(0)
+    vision, vision_pos = torch.randn(1, cfg.prompt_embed_dim, e, e, generator=g), torch.randn(1, cfg.prompt_embed_dim, e, e, generator=g)
+    logits = 8 * torch.randn(1, 1, s // 8, s // 8, generator=g).repeat_interleave(8, -1).repeat_interleave(8, -2)
+    with torch.inference_mode():
+        for binarize, score in ((1.0, 3.0), (0.0, -2.0)):
+            mask = (logits > 0).float() if binarize else torch.sigmoid(logits)
+            want = model.encode_memory_mask(vision, mask, torch.tensor([[score]]))
+            got = graphs.run("memory_encoder", vision_feats=vision.numpy(), high_res_masks=logits.numpy(),
+                             object_score_logits=np.array([[score]], np.float32), binarize=np.array([binarize], np.float32))
+            for a, b in zip(got, want):
+                np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
+        per, split, c_mem = info["memory_frame_tokens"], info["pointer_tokens"], cfg.memory_encoder.out_dim
+        for frames, pointers in ((1, 1), (5, 7)):
+            memory, memory_pos = (torch.randn(1, frames * per, c_mem, generator=g) for _ in range(2))
+            ptr, ptr_pos = (torch.randn(1, pointers * split, c_mem, generator=g) for _ in range(2))
+            tokens = MemoryTokens(torch.cat([memory, ptr], 1), torch.cat([memory_pos, ptr_pos], 1), pointers * split)
+            want = model.condition_on_memory(vision, vision_pos, tokens)
+            got = graphs.run("memory_attention", vision_feats=vision.numpy(), vision_pos=vision_pos.numpy(), memory=memory.numpy(),
+                             memory_pos=memory_pos.numpy(), pointers=ptr.numpy(), pointers_pos=ptr_pos.numpy())[0]
+            assert got.shape == tuple(want.shape)
+            np.testing.assert_allclose(got, want.numpy(), atol=1e-3, rtol=1e-4)

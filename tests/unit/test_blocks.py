@@ -101,7 +101,7 @@ def test_random_fourier_encoding_matches_coords() -> None:
 
 def test_rope_preserves_norm_and_depends_on_relative_position() -> None:
     freqs = axial_rope_frequencies(16, 4, 4)
-    assert freqs.shape == (16, 8)
+    assert freqs.shape == (16, 8, 2)  # (tokens, channel pairs, cos|sin)
     q = torch.randn(1, 1, 1, 16).expand(1, 1, 16, 16)
     k = torch.randn(1, 1, 1, 16).expand(1, 1, 16, 16)
     rq, rk = apply_rope(q, freqs), apply_rope(k, freqs)

@@ -21,21 +21,24 @@ from .common import Attention
 
 
 def axial_rope_frequencies(dim: int, width: int, height: int, theta: float = 10000.0) -> Tensor:
-    """Complex rotations (width*height, dim/2): first half by x, second half by y."""
+    """Rotations (width*height, dim/2, 2) as (cos, sin): the first half of the channel
+    pairs turn with x, the second half with y."""
     freqs = 1.0 / (theta ** (torch.arange(0, dim, 4)[: dim // 4].float() / dim))
     t = torch.arange(width * height, dtype=torch.float32)
     t_x, t_y = t % width, torch.div(t, width, rounding_mode="floor")
-    angles_x, angles_y = torch.outer(t_x, freqs), torch.outer(t_y, freqs)
-    return torch.cat([torch.polar(torch.ones_like(angles_x), angles_x), torch.polar(torch.ones_like(angles_y), angles_y)], dim=-1)
+    angles = torch.cat([torch.outer(t_x, freqs), torch.outer(t_y, freqs)], dim=-1)
+    return torch.stack([torch.cos(angles), torch.sin(angles)], dim=-1)
 
 
 def apply_rope(x: Tensor, freqs: Tensor) -> Tensor:
-    """Rotate channel pairs of (B, h, N, c) by `freqs`, tiled when N is a multiple of it."""
-    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))  # (B, h, N, c/2)
-    reps = xc.shape[-2] // freqs.shape[0]
-    if reps > 1:
-        freqs = freqs.repeat(reps, 1)
-    return torch.view_as_real(xc * freqs).flatten(3).type_as(x)
+    """Rotate channel pairs of (B, h, N, c) by `freqs`, tiled when N is a multiple of it.
+
+    Each pair (a, b) is the complex number a + ib times cos + i sin, written out in real
+    arithmetic (an exported graph has no complex numbers)."""
+    freqs = freqs.repeat(x.shape[-2] // freqs.shape[0], 1, 1)  # (N, c/2, 2)
+    a, b = x.float().reshape(*x.shape[:-1], -1, 2).unbind(-1)  # (B, h, N, c/2) each
+    cos, sin = freqs.unbind(-1)
+    return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(3).type_as(x)
 
 
 class RoPEAttention(Attention):

@@ -278,11 +278,15 @@ class Sam2(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """A frame's memory: its features (B, C, h, w) fused with its mask (B, 1, S, S):
         a (B, C_mem, h, w) map and its position, or (B, N, C_mem) tokens when compressed."""
-        cfg = self.cfg
-        if cfg.binarize_mask_from_pts_for_mem_enc and is_mask_from_pts and not self.training:
+        if self.cfg.binarize_mask_from_pts_for_mem_enc and is_mask_from_pts and not self.training:
             mask = (high_res_masks > 0).float()
         else:
             mask = torch.sigmoid(high_res_masks)
+        return self.encode_memory_mask(pix_feat, mask, object_score_logits)
+
+    def encode_memory_mask(self, pix_feat: Tensor, mask: Tensor, object_score_logits: Tensor) -> tuple[Tensor, Tensor]:
+        """encode_memory from the mask in [0, 1] (sigmoid of the logits, or binarised)."""
+        cfg = self.cfg
         mask = mask * cfg.sigmoid_scale_for_mem_enc + cfg.sigmoid_bias_for_mem_enc
         memory = self.memory_encoder(pix_feat, mask, skip_mask_sigmoid=True)
         features, pos = memory.features, memory.pos_enc
