@@ -5,7 +5,9 @@
 For each model (masklet-nano's packaged weights; the others under stand-in weights: the
 speed does not depend on the values): the graphs are exported once, then each engine
 runs in a fresh process on the shared truck photo: image embedding (median of 3) and a
-click (median of 10, one positive point, three candidates). Also the installed size of
+click (median of 10, one positive point, three candidates); the runtime also with its
+int8 image encoder, and that one's accuracy: the mean IoU of its masks with the fp32
+runtime's over a 6 x 4 grid of clicks (3 candidates each). Also the installed size of
 what each needs (the runtime: onnxruntime, numpy, pillow, av; the torch path: torch too).
 """
 
@@ -31,10 +33,10 @@ def child(engine: str, model: str, checkpoint: str, folder: str) -> dict:
     from PIL import Image
 
     image = np.asarray(Image.open(TRUCK).convert("RGB"))
-    if engine == "runtime":
+    if engine.startswith("runtime"):
         from masklet.runtime import ImagePredictor
 
-        predictor = ImagePredictor(folder)
+        predictor = ImagePredictor(folder, int8=engine == "runtime-int8")
     else:
         import masklet
 
@@ -48,8 +50,19 @@ def child(engine: str, model: str, checkpoint: str, folder: str) -> dict:
         t = time.perf_counter()
         predictor.predict(point_coords=[[500 + 10 * i, 375]], point_labels=[1])
         clicks.append(time.perf_counter() - t)
-    return {"embed_s": statistics.median(embeds), "click_ms": 1000 * statistics.median(clicks),
-            "torch_loaded": "torch" in sys.modules}
+    result = {"embed_s": statistics.median(embeds), "click_ms": 1000 * statistics.median(clicks),
+              "torch_loaded": "torch" in sys.modules}
+    if engine == "runtime-int8":
+        fp32 = ImagePredictor(folder)
+        fp32.set_image(image)
+        ious = []
+        for x in range(150, 1800, 300):
+            for y in range(150, 1200, 300):
+                a = predictor.predict(point_coords=[[x, y]], point_labels=[1])[0] > 0
+                b = fp32.predict(point_coords=[[x, y]], point_labels=[1])[0] > 0
+                ious += [(p & q).sum() / max((p | q).sum(), 1) for p, q in zip(a, b)]
+        result["iou_vs_fp32"] = float(np.mean(ious))
+    return result
 
 
 def package_mb(names: list[str]) -> float:
@@ -83,16 +96,20 @@ def main() -> None:
         folder = work / model
         print(f"  exporting {model} ...", file=sys.stderr, flush=True)
         subprocess.run([sys.executable, "-m", "masklet", "export-onnx", model, *(["--checkpoint", checkpoint] if checkpoint else []),
-                        "-o", str(folder)], check=True, capture_output=True)
-        for engine in ("torch", "runtime"):
+                        "--int8", "-o", str(folder)], check=True, capture_output=True)
+        for engine in ("torch", "runtime", "runtime-int8"):
             print(f"  {model}: {engine} ...", file=sys.stderr, flush=True)
             done = subprocess.run([sys.executable, __file__, "--child", engine, model, checkpoint, str(folder)],
                                   capture_output=True, text=True, check=True)
             rows.append((model, engine, json.loads(done.stdout.strip().splitlines()[-1])))
     print(f"\nimage path on truck.jpg (1800x1200), {os.cpu_count()} CPUs")
-    print(f"{'model':<16} {'engine':<8} {'embed s':>8} {'click ms':>9} {'torch loaded':>13}")
+    print(f"{'model':<16} {'engine':<13} {'embed s':>8} {'x':>5} {'click ms':>9} {'x':>5} {'torch loaded':>13} {'IoU vs fp32':>12}")
     for model, engine, r in rows:
-        print(f"{model:<16} {engine:<8} {r['embed_s']:8.2f} {r['click_ms']:9.1f} {str(r['torch_loaded']):>13}")
+        base = next(x for m, e, x in rows if m == model and e == "torch")
+        iou = f"{r['iou_vs_fp32']:.3f}" if "iou_vs_fp32" in r else "-"
+        print(f"{model:<16} {engine:<13} {r['embed_s']:8.2f} {base['embed_s'] / r['embed_s']:5.2f} {r['click_ms']:9.1f} "
+              f"{base['click_ms'] / r['click_ms']:5.2f} {r['torch_loaded']!s:>13} {iou:>12}")
+    print("x: the torch path's time over this engine's")
     runtime = package_mb(["onnxruntime", "numpy", "PIL", "av"])
     print(f"\ninstalled: runtime path {runtime:.0f} MB (onnxruntime, numpy, pillow, av); "
           f"torch path {runtime - package_mb(['onnxruntime']) + package_mb(['torch']):.0f} MB (torch, numpy, pillow, av)")

@@ -28,7 +28,38 @@ _EXPORTS = {
     "PRESETS": ".presets", "get_config": ".presets",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "PRESETS",
+    "CheckpointError",
+    "EverythingSettings",
+    "GeneratorSettings",
+    "ImagePredictor",
+    "MaskGenerator",
+    "MaskPrediction",
+    "SAM2AutomaticMaskGenerator",
+    "SAM2ImagePredictor",
+    "SAM2VideoPredictor",
+    "Sam2",
+    "Sam2Config",
+    "TrackerOptions",
+    "VideoPredictor",
+    "VideoSession",
+    "VideoStream",
+    "build_model",
+    "build_sam2",
+    "build_sam2_hf",
+    "build_sam2_video_predictor",
+    "build_sam2_video_predictor_hf",
+    "errors",
+    "get_config",
+    "load_checkpoint",
+    "load_model",
+    "pick_device",
+    "resolve_checkpoint",
+    "runtime",
+    "track_everything",
+    "tracker_options",
+]
 
 
 def __getattr__(name: str) -> object:

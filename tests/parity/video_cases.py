@@ -99,7 +99,8 @@ def frames_dir(dest: Path) -> Path:
 
 
 def _record(out: dict, key: str, obj_ids, masks) -> None:
-    logits = masks.float().cpu().numpy()[:, 0]  # (num_objects, H, W)
+    # (num_objects, H, W): torch tensors, or numpy arrays from masklet.runtime
+    logits = (np.asarray(masks, dtype=np.float32) if isinstance(masks, np.ndarray) else masks.float().cpu().numpy())[:, 0]
     out[f"{key}/obj_ids"] = np.array(list(obj_ids))
     out[f"{key}/masks"] = np.packbits(logits > 0, axis=-1)
     out[f"{key}/logits_sub"] = logits[:, ::SUB, ::SUB].clip(-64, 64).astype(np.float16)

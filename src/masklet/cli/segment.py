@@ -12,6 +12,18 @@ from ..build import load_model
 from . import GENERATOR_KEYS, generator_options, generator_settings, main, model_options
 
 
+def _refuse_overwriting_input(image: Path, *outputs: Path | None) -> None:
+    """A usage error when an output would be, or lie inside, the input image."""
+    from ..masks_io import OutputRefused, check_output
+
+    try:
+        for path in outputs:
+            if path is not None:
+                check_output(path, [image])
+    except OutputRefused as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @main.command()
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--point", "points", multiple=True, metavar="X,Y[,LABEL]",
@@ -40,7 +52,6 @@ def segment(image: Path, points: tuple[str, ...], box: str | None, everything: b
     from ..atomic import atomic_path
     from ..inference.image_predictor import ImagePredictor
     from ..inference.video_io import read_image
-    from ..masks_io import OutputRefused, check_output
     from ..overlay import overlay as draw
     from ..prompts import parse_box, parse_point
 
@@ -54,12 +65,7 @@ def segment(image: Path, points: tuple[str, ...], box: str | None, everything: b
         box_xyxy = parse_box(box) if box is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--box") from None
-    try:
-        for path in (output, overlay):
-            if path is not None:
-                check_output(path, [image])
-    except OutputRefused as exc:
-        raise click.UsageError(str(exc)) from None
+    _refuse_overwriting_input(image, output, overlay)
     frame = read_image(image)
     h, w = frame.shape[:2]
     for x, y, _ in clicks:
@@ -106,17 +112,11 @@ def segment_all(image: Path, output: Path, overlay: Path | None, model_name: str
     from ..inference.everything import everything_labels
     from ..inference.mask_generator import MaskGenerator
     from ..inference.video_io import read_image
-    from ..masks_io import OutputRefused, check_output
     from ..overlay import overlay as draw
 
     if output.suffix.lower() not in (".json", ".png"):
         raise click.BadParameter(f"{output}: write --all masks to a .json (COCO RLE) or a .png (label map)", param_hint="-o")
-    try:
-        for path in (output, overlay):
-            if path is not None:
-                check_output(path, [image])
-    except OutputRefused as exc:
-        raise click.UsageError(str(exc)) from None
+    _refuse_overwriting_input(image, output, overlay)
     frame = read_image(image)
     model = load_model(model_name, checkpoint, device)
     generator = MaskGenerator(model, generator_settings(model, **{k: generator[k] for k in GENERATOR_KEYS}))

@@ -26,9 +26,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..model import Sam2
-from ..model.sam2 import NO_OBJ_SCORE, MemoryTokens
 from ..inference.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..model import Sam2
+from ..presets import canonical_name, default_tracker_options
+from ..model.sam2 import NO_OBJ_SCORE, MemoryTokens
 
 OPSET = 18
 GRAPHS = ("image_encoder", "prompt_decoder", "memory_encoder", "memory_attention")
@@ -156,8 +157,9 @@ def _clear_rope_caches(model: Sam2) -> None:
 
 @torch.inference_mode(False)
 @torch.no_grad()
-def export_onnx(model: Sam2, out: Path, name: str) -> Path:
-    """Write the graphs, manifest.json and params.npz of `model` into the folder `out`."""
+def export_onnx(model: Sam2, out: Path, name: str, int8: bool = False) -> Path:
+    """Write the graphs, manifest.json and params.npz of `model` into the folder `out`;
+    `int8`: also the image encoder with int8 weights (onnxruntime's dynamic quantization)."""
     model = model.eval().float().cpu()
     _clear_rope_caches(model)
     cfg = model.cfg
@@ -180,13 +182,13 @@ def export_onnx(model: Sam2, out: Path, name: str) -> Path:
              "mask_input": {0: n}, "has_mask_input": {0: n}})
 
     args = (vision, torch.randn(1, 1, s, s), torch.ones(1, 1), torch.ones(1))
-    memory, memory_pos = MemoryEncoderGraph(model).eval()(*args)
+    memory, _ = MemoryEncoderGraph(model).eval()(*args)
     _export(MemoryEncoderGraph(model).eval(), args, out / "memory_encoder.onnx",
             ["vision_feats", "high_res_masks", "object_score_logits", "binarize"], ["maskmem_features", "maskmem_pos_enc"])
 
     per_frame = memory.shape[1] if memory.dim() == 3 else memory.shape[-2] * memory.shape[-1]  # tokens of one memory frame
     split = c // c_mem  # tokens of one object pointer
-    frames, pointers = torch.export.Dim("frames", min=1, max=64), torch.export.Dim("pointers", min=1, max=64)
+    frames, pointers = torch.export.Dim("frames", min=1, max=64), torch.export.Dim("pointers", min=0, max=64)
     args = (vision, pos, torch.randn(1, 2 * per_frame, c_mem), torch.randn(1, 2 * per_frame, c_mem),
             torch.randn(1, 3 * split, c_mem), torch.randn(1, 3 * split, c_mem))
     _export(MemoryAttentionGraph(model).eval(), args, out / "memory_attention.onnx",
@@ -197,6 +199,12 @@ def export_onnx(model: Sam2, out: Path, name: str) -> Path:
 
     np.savez(out / "params.npz", **_params(model))
     info = manifest(model, name)
-    info.update(memory_frame_tokens=per_frame, pointer_tokens=split, embedding_size=e)
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(out / "image_encoder.onnx"), str(out / "image_encoder.int8.onnx"), weight_type=QuantType.QInt8)
+        info["graphs"]["image_encoder_int8"] = "image_encoder.int8.onnx"
+    info.update(memory_frame_tokens=per_frame, pointer_tokens=split, embedding_size=e,
+                tracker=asdict(default_tracker_options(canonical_name(name))))
     (out / "manifest.json").write_text(json.dumps(info, indent=1))
     return out

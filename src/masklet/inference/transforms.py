@@ -8,11 +8,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from ..config import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import BadInput
 from .connected_components import fill_holes_and_sprinkles
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def image_to_tensor(image: np.ndarray | Image.Image) -> Tensor:

@@ -14,12 +14,10 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import Tensor
 
+from ..config import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import BadInput, FrameOutOfRange, LimitError, NotFound, OutsideRoot
-from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".JPG", ".JPEG")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -331,28 +329,39 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
         raise VideoError(f"cannot read image {path}: {exc}") from None
 
 
-class FrameLoader:
-    """Model-ready frames (3, S, S), prepared on demand and kept in a small LRU."""
+def model_frame(frame: np.ndarray, image_size: int) -> np.ndarray:
+    """An (H, W, 3) uint8 frame as the model's (3, S, S) float32 input: bicubic resize of
+    the 8-bit image (as the reference does for videos), ImageNet normalisation."""
+    resized = Image.fromarray(frame).resize((image_size, image_size), Image.Resampling.BICUBIC)
+    x = (np.asarray(resized) / 255.0).transpose(2, 0, 1)
+    mean = np.array(IMAGENET_MEAN).reshape(3, 1, 1)
+    std = np.array(IMAGENET_STD).reshape(3, 1, 1)
+    return ((x.astype(np.float32) - mean.astype(np.float32)) / std.astype(np.float32)).astype(np.float32)
 
-    def __init__(self, source: FrameSource, image_size: int, cache_size: int = 8) -> None:
+
+class FrameLoader:
+    """Model-ready frames (3, S, S), prepared on demand and kept in a small LRU: torch
+    tensors, or numpy arrays with `as_numpy` (masklet.runtime)."""
+
+    def __init__(self, source: FrameSource, image_size: int, cache_size: int = 8, as_numpy: bool = False) -> None:
         self.source = source
         self.image_size = image_size
         self.cache_size = cache_size
-        self._cache: OrderedDict[int, Tensor] = OrderedDict()
-        self._mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        self.as_numpy = as_numpy
+        self._cache: OrderedDict[int, object] = OrderedDict()
 
     def __len__(self) -> int:
         return self.source.num_frames
 
-    def __getitem__(self, index: int) -> Tensor:
+    def __getitem__(self, index: int):  # -> torch.Tensor, or np.ndarray with as_numpy
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        frame = self.source.frame(index)
-        resized = Image.fromarray(frame).resize((self.image_size, self.image_size), Image.Resampling.BICUBIC)
-        x = torch.from_numpy(np.asarray(resized) / 255.0).permute(2, 0, 1).float()
-        x = (x - self._mean) / self._std
+        x = model_frame(self.source.frame(index), self.image_size)
+        if not self.as_numpy:
+            import torch
+
+            x = torch.from_numpy(x)
         self._cache[index] = x
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

@@ -9,5 +9,6 @@ Nothing here imports torch (a test checks it): `pip install --no-deps masklet` a
 
 from .graphs import Graphs
 from .image_predictor import ImagePredictor
+from .video_predictor import VideoPredictor
 
-__all__ = ["Graphs", "ImagePredictor"]
+__all__ = ["Graphs", "ImagePredictor", "VideoPredictor"]

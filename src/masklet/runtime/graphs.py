@@ -16,7 +16,7 @@ FORMAT_VERSION = 1
 class Graphs:
     """The onnxruntime sessions of an exported model, opened on first use."""
 
-    def __init__(self, folder: str | os.PathLike, threads: int | None = None) -> None:
+    def __init__(self, folder: str | os.PathLike, threads: int | None = None, int8: bool = False) -> None:
         self.folder = Path(folder)
         path = self.folder / "manifest.json"
         if not path.is_file():
@@ -28,6 +28,9 @@ class Graphs:
         with np.load(self.folder / "params.npz") as params:
             self.params = {k: params[k] for k in params.files}
         self.threads = threads
+        self.int8 = int8
+        if int8 and "image_encoder_int8" not in self.manifest["graphs"]:
+            raise BadInput(f"{self.folder} has no int8 image encoder: export with `masklet export-onnx MODEL --int8 -o DIR`")
         self._sessions: dict = {}
 
     def session(self, name: str):
@@ -38,7 +41,8 @@ class Graphs:
             options = ort.SessionOptions()
             if self.threads:
                 options.intra_op_num_threads = self.threads
-            file = self.folder / self.manifest["graphs"][name]
+            graph = "image_encoder_int8" if (name == "image_encoder" and self.int8) else name
+            file = self.folder / self.manifest["graphs"][graph]
             if not file.is_file():
                 raise BadInput(f"{file}: missing; export the graphs again")
             self._sessions[name] = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])

@@ -87,8 +87,8 @@ def choose_masks(manifest: dict, masks: np.ndarray, iou: np.ndarray, multimask_o
 class ImagePredictor:
     """Holds one embedded image; `predict` answers prompts on it (the official method names)."""
 
-    def __init__(self, graphs: Graphs | str | os.PathLike, mask_threshold: float = 0.0) -> None:
-        self.graphs = graphs if isinstance(graphs, Graphs) else Graphs(graphs)
+    def __init__(self, graphs: Graphs | str | os.PathLike, mask_threshold: float = 0.0, int8: bool = False) -> None:
+        self.graphs = graphs if isinstance(graphs, Graphs) else Graphs(graphs, int8=int8)
         self.mask_threshold = mask_threshold
         self._features: dict[str, np.ndarray] | None = None
         self._orig_hw: tuple[int, int] | None = None

@@ -1,8 +1,9 @@
 """Image and mask resizing in numpy, the same arithmetic as the torch path's.
 
-A resize is a product with two weight matrices (rows, then columns): bilinear with
-half-pixel centres, and when shrinking, the triangle filter widened by the scale
-(antialiasing), each row of weights normalised: what torch's interpolate computes.
+A resize runs along rows, then columns: each output pixel is a weighted sum of a few
+input pixels (two for bilinear with half-pixel centres; when shrinking with
+antialiasing, those under the triangle filter widened by the scale, weights
+normalised): what torch's interpolate computes.
 """
 
 from __future__ import annotations
@@ -37,11 +38,33 @@ def resize_weights(n_in: int, n_out: int, antialias: bool) -> np.ndarray:
     return weights.astype(np.float32)
 
 
+@lru_cache(maxsize=32)
+def resize_taps(n_in: int, n_out: int, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The non-zero weights of resize_weights: input indices and weights, (n_out, taps) each."""
+    weights = resize_weights(n_in, n_out, antialias)
+    taps = max(1, int((weights != 0).sum(1).max()))
+    index = np.zeros((n_out, taps), dtype=np.int64)
+    value = np.zeros((n_out, taps), dtype=np.float32)
+    for i, row in enumerate(weights):
+        nz = np.flatnonzero(row)
+        index[i, : len(nz)], value[i, : len(nz)] = nz, row[nz]
+    return index, value
+
+
+def _resize_rows(maps: np.ndarray, n_out: int, antialias: bool) -> np.ndarray:
+    """Resize along axis -2: whole rows gathered and weighted (contiguous copies)."""
+    index, value = resize_taps(maps.shape[-2], n_out, antialias)
+    out = value[:, 0, None] * maps[..., index[:, 0], :]
+    for k in range(1, index.shape[1]):
+        out += value[:, k, None] * maps[..., index[:, k], :]
+    return out
+
+
 def resize(maps: np.ndarray, size: tuple[int, int], antialias: bool = False) -> np.ndarray:
-    """(..., H, W) float maps -> (..., h, w)."""
-    wy = resize_weights(maps.shape[-2], size[0], antialias)
-    wx = resize_weights(maps.shape[-1], size[1], antialias)
-    return np.matmul(np.matmul(wy, maps), wx.T)
+    """(..., H, W) float maps -> (..., h, w): columns (as rows of the transpose), then rows."""
+    maps = np.asarray(maps, dtype=np.float32)
+    cols = np.ascontiguousarray(_resize_rows(np.ascontiguousarray(maps.swapaxes(-1, -2)), size[1], antialias).swapaxes(-1, -2))
+    return _resize_rows(cols, size[0], antialias)
 
 
 def image_array(image) -> np.ndarray:
@@ -67,3 +90,61 @@ def preprocess(image: np.ndarray, size: int, mean: list[float], std: list[float]
     x = resize(chw, (size, size), antialias=True)
     x = (x - np.array(mean, np.float32)[:, None, None]) / np.array(std, np.float32)[:, None, None]
     return x[None].astype(np.float32)
+
+
+def connected_areas(masks: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool -> each pixel's 8-connected region area (0 on background), by a
+    union-find over row runs (the torch path's algorithm, in numpy)."""
+    n, h, w = masks.shape
+    fg = masks.reshape(n * h, w)
+    starts = fg & ~np.concatenate([np.zeros((n * h, 1), bool), fg[:, :-1]], axis=1)
+    run_of = (np.cumsum(starts.ravel()) - 1).reshape(n * h, w)
+    n_runs = int(starts.sum())
+    if n_runs == 0:
+        return np.zeros(masks.shape, np.int64)
+    not_last = (np.arange(n * h) % h != h - 1)[:-1, None]
+    up, low, up_run, low_run = fg[:-1], fg[1:], run_of[:-1], run_of[1:]
+    pairs = [(up & low & not_last, up_run, low_run),
+             (up[:, 1:] & low[:, :-1] & not_last, up_run[:, 1:], low_run[:, :-1]),
+             (up[:, :-1] & low[:, 1:] & not_last, up_run[:, :-1], low_run[:, 1:])]
+    a = np.concatenate([u[m] for m, u, _ in pairs])
+    b = np.concatenate([v[m] for m, _, v in pairs])
+    if len(a):
+        key = np.unique(a * n_runs + b)
+        a, b = key // n_runs, key % n_runs
+    parent = np.arange(n_runs)
+    while len(a):
+        ra, rb = parent[a], parent[b]
+        differ = ra != rb
+        if not differ.any():
+            break
+        a, b, ra, rb = a[differ], b[differ], ra[differ], rb[differ]
+        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
+        while True:  # pointer jumping to the roots
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    run_length = np.bincount(run_of[fg], minlength=n_runs)
+    region_area = np.bincount(parent, weights=run_length, minlength=n_runs).astype(np.int64)
+    areas = np.zeros((n * h, w), np.int64)
+    areas[fg] = region_area[parent][run_of[fg]]
+    return areas.reshape(n, h, w)
+
+
+def fill_holes(mask_logits: np.ndarray, max_area: int) -> np.ndarray:
+    """Background holes of at most `max_area` pixels in (N, 1, h, w) logits become
+    foreground with a small positive logit (0.1), as the torch path's video clean-up."""
+    flat = mask_logits.reshape(-1, *mask_logits.shape[-2:])
+    background = flat <= 0
+    areas = connected_areas(background)
+    hole = background & (areas <= max_area)
+    return np.where(hole.reshape(mask_logits.shape), np.float32(0.1), mask_logits).astype(np.float32)
+
+
+def round_to_bfloat16(x: np.ndarray) -> np.ndarray:
+    """float32 values rounded to the nearest bfloat16 (ties to even), kept as float32: the
+    memories are stored so on the torch path, as in the reference."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) & np.uint32(0xFFFF0000)
+    return rounded.view(np.float32)
