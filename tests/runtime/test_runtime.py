@@ -219,3 +219,27 @@ def test_video_runtime_errors_are_masklets(exported, tmp_path: Path) -> None:
         predictor.add_new_points_or_box(state, frame_idx=0, obj_id=1, points=[[1, 1], [2, 2]], labels=[1])
     with pytest.raises(masklet.errors.UnknownObject):
         predictor.remove_object(state, 5, strict=True)
+
+
+def test_video_memory_stays_flat_on_a_long_clip(exported, shared_data: Path) -> None:
+    """Tracked frames that leave the memory window release their memory and spill their
+    logits; a frame reached again (reverse) is answered from them; close() cleans up."""
+    from masklet.inference.memory_bank import memory_window
+
+    predictor = VideoPredictor(exported["masklet-nano"])
+    state = predictor.init_state(str(shared_data / "videos" / "bedroom.mp4"))
+    predictor.add_new_points_or_box(state, frame_idx=0, obj_id=1, points=[[300, 250]], labels=[1])
+    forward = {t: m for t, _, m in predictor.propagate_in_video(state, max_frame_num_to_track=40)}
+    assert sorted(forward) == list(range(41))
+    obj = state.objects[1]
+    kept = [t for t, out in obj.non_cond_outputs.items() if out.maskmem_features is not None]
+    assert len(kept) <= memory_window(predictor.cfg) + 1 and max(kept) == 40
+    spilled = sorted(state.scratch.iterdir())
+    assert len(spilled) == 41 - len(kept) - 1  # frame 0 is the prompted one: it stays
+    assert not obj.non_cond_outputs[5].in_memory  # read back from its scratch file:
+    assert obj.non_cond_outputs[5].pred_masks.shape == obj.non_cond_outputs[40].pred_masks.shape
+    back = {t: m for t, _, m in predictor.propagate_in_video(state, start_frame_idx=10, reverse=True)}
+    assert sorted(back) == list(range(11)) and (back[0] > 0).any()
+    scratch = state.scratch
+    state.close()
+    assert not scratch.exists()

@@ -5,14 +5,17 @@ ObjectTrack and memory-bank selection, both torch-free) and numpy in between."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
 from ..errors import BadPrompt, NotReady, UnknownObject
-from ..inference.memory_bank import select
+from ..inference.memory_bank import memory_window, select
 from ..inference.object_track import ObjectTrack, PointPrompt
 from ..inference.video_io import FrameLoader, FrameSource, open_video
 from .graphs import Graphs
@@ -21,18 +24,36 @@ from .transforms import fill_holes, resize, round_to_bfloat16
 
 
 class Output:
-    """One object's answer on one frame (numpy), as ObjectTrack files it."""
+    """One object's answer on one frame (numpy), as ObjectTrack files it. Once it leaves
+    the memory window its memory is released (re-encoded if ever needed) and its logits
+    move to a scratch file, so memory stays flat on long videos."""
 
     def __init__(self, pred_masks: np.ndarray, obj_ptr: np.ndarray, object_score_logits: np.ndarray) -> None:
-        self.pred_masks = pred_masks  # (1, 1, h, w) logits
+        self._pred_masks: np.ndarray | None = pred_masks  # (1, 1, h, w) logits
+        self._spill: Path | None = None
         self.obj_ptr = obj_ptr  # (1, C)
         self.object_score_logits = object_score_logits  # (1, 1)
         self.maskmem_features: np.ndarray | None = None  # (1, N, C_mem) tokens, bfloat16-rounded
         self.memory_from_points = False
-        self.in_memory = True
 
-    def spill(self, path: object) -> None:  # kept in memory here
-        pass
+    @property
+    def pred_masks(self) -> np.ndarray:
+        if self._pred_masks is None:
+            return np.load(self._spill)
+        return self._pred_masks
+
+    @pred_masks.setter
+    def pred_masks(self, value: np.ndarray) -> None:
+        self._pred_masks, self._spill = value, None
+
+    @property
+    def in_memory(self) -> bool:
+        return self._pred_masks is not None
+
+    def spill(self, path: Path) -> None:
+        if self._pred_masks is not None:
+            np.save(path, self._pred_masks)
+            self._spill, self._pred_masks = path, None
 
 
 @dataclass
@@ -54,6 +75,19 @@ class State:
     objects: dict[int, ObjectTrack] = field(default_factory=dict)
     features: Features | None = None
     memory_pos: np.ndarray | None = None  # (1, N, C_mem): the same for every memory
+    scratch: Path | None = None  # spilled mask logits of frames that left the memory window
+
+    def spill_path(self, obj_id: int, frame_idx: int) -> Path:
+        if self.scratch is None:
+            self.scratch = Path(tempfile.mkdtemp(prefix="masklet-runtime-"))
+        return self.scratch / f"{obj_id}_{frame_idx}.npy"
+
+    def close(self) -> None:
+        """Remove the scratch files and close the video."""
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+        self.frames.source.close()
 
     @property
     def num_frames(self) -> int:
@@ -107,6 +141,9 @@ class VideoPredictor:
 
     def reset_state(self, state: State) -> None:
         state.objects.clear()
+        if state.scratch is not None:
+            shutil.rmtree(state.scratch, ignore_errors=True)
+            state.scratch = None
 
     def _object(self, state: State, obj_id: int) -> ObjectTrack:
         if obj_id not in state.objects:
@@ -183,7 +220,11 @@ class VideoPredictor:
             out = obj.non_cond_outputs.get(t)
             return out if out is not None else obj.cond_outputs[t]
 
-        slots = [(0, obj.cond_outputs[t]) for t in chosen.cond_frames] + [(t_pos, tracked(t)) for t_pos, t in chosen.recent]
+        slots = [(0, t, obj.cond_outputs[t]) for t in chosen.cond_frames] + [(t_pos, t, tracked(t)) for t_pos, t in chosen.recent]
+        for _, t, out in slots:
+            if out.maskmem_features is None:  # released when it left the window: encode it again
+                self._encode_from_logits(state, t, out, out.memory_from_points)
+        slots = [(t_pos, out) for t_pos, _, out in slots]
         tpos = self.params["maskmem_tpos_enc"]
         memory = np.concatenate([out.maskmem_features for _, out in slots], axis=1)
         memory_pos = np.concatenate([state.memory_pos + tpos[cfg.num_maskmem - t_pos - 1][None, None] for t_pos, _ in slots], axis=1)
@@ -340,7 +381,7 @@ class VideoPredictor:
         if not state.objects:
             raise NotReady("no object has prompts yet: add points, a box or a mask first")
         for obj in state.objects.values():
-            obj.commit_pending(lambda t, out: self._encode_from_logits(state, t, out), keep_corrections=self.keep_corrections)
+            obj.commit_pending(lambda t, out: self._encode_from_logits(state, t, out, True), keep_corrections=self.keep_corrections)
             if not obj.cond_outputs:
                 raise NotReady(f"object {obj.obj_id} has no prompts: add points, a box or a mask for it, or remove it")
         n = state.num_frames
@@ -354,6 +395,7 @@ class VideoPredictor:
             order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
         else:
             order = range(start_frame_idx, min(start_frame_idx + max_frame_num_to_track, n - 1) + 1)
+        window = memory_window(self.cfg)
         for frame_idx in order:
             side = self.size // 4
             low = np.empty((len(state.objects), 1, side, side), np.float32)
@@ -363,11 +405,14 @@ class VideoPredictor:
                     out = self._answer(state, obj, frame_idx, first_look=False, reverse=reverse, remember=True)
                     obj.record_tracked(frame_idx, out)
                 obj.mark_tracked(frame_idx, reverse)
+                old = frame_idx + window if reverse else frame_idx - window
+                obj.release(old, state.spill_path(obj.obj_id, old))
                 low[i] = out.pred_masks[0]
             yield frame_idx, state.obj_ids, resize(low, (state.video_height, state.video_width))
 
-    def _encode_from_logits(self, state: State, frame_idx: int, out: Output) -> None:
+    def _encode_from_logits(self, state: State, frame_idx: int, out: Output, from_points: bool) -> None:
+        """A frame's memory from its stored logits (the latest frame's features are kept)."""
         saved = state.features
         feats = self._features(state, frame_idx)
-        self._store_memory(state, out, feats, resize(out.pred_masks, (self.size, self.size)), True)
+        self._store_memory(state, out, feats, resize(out.pred_masks, (self.size, self.size)), from_points)
         state.features = saved
