@@ -243,3 +243,27 @@ def test_video_memory_stays_flat_on_a_long_clip(exported, shared_data: Path) -> 
     scratch = state.scratch
     state.close()
     assert not scratch.exists()
+
+
+def test_stream_equals_the_torch_stream(exported, shared_data: Path) -> None:
+    """Frames pushed one at a time, prompts on the newest (a new object on frame 3, a
+    correction on frame 6): the runtime's VideoStream gives the torch VideoStream's masks."""
+    from PIL import Image
+
+    from masklet.runtime import VideoStream
+
+    frames = [np.array(Image.open(shared_data / "videos" / "bedroom" / f"{i:05d}.jpg").convert("RGB")) for i in range(10)]
+    prompts = {0: {1: {"points": [[300, 250]], "labels": [1]}}, 3: {2: {"box": [600, 150, 900, 450]}},
+               6: {1: {"points": [[420, 260]], "labels": [1]}}}
+    ours = VideoStream(exported["masklet-nano"])
+    theirs = masklet.VideoStream(masklet.build_sam2_video_predictor("masklet-nano", device="cpu").predictor)
+    ious = []
+    for i, frame in enumerate(frames):
+        frame_idx, obj_ids, masks = ours.step(frame, prompts.get(i))
+        want = theirs.step(frame, prompts.get(i))
+        assert (frame_idx, obj_ids) == (want.frame_idx, want.obj_ids)
+        for a, b in zip(masks > 0, want.masks.numpy() > 0):
+            assert b.any(), "an empty torch mask would agree with anything"
+            ious.append(iou(a, b))
+    assert min(ious) >= 0.95 and np.mean(ious) >= 0.99, ious
+    ours.close()

@@ -9,6 +9,7 @@ Nothing here imports torch (a test checks it): `pip install --no-deps masklet` a
 
 from .graphs import Graphs
 from .image_predictor import ImagePredictor
+from .streaming import VideoStream
 from .video_predictor import VideoPredictor
 
-__all__ = ["Graphs", "ImagePredictor", "VideoPredictor"]
+__all__ = ["Graphs", "ImagePredictor", "VideoPredictor", "VideoStream"]

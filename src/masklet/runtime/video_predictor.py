@@ -70,8 +70,6 @@ class State:
     """What init_state returns: the video and every object's prompts and outputs."""
 
     frames: FrameLoader
-    video_height: int
-    video_width: int
     objects: dict[int, ObjectTrack] = field(default_factory=dict)
     features: Features | None = None
     memory_pos: np.ndarray | None = None  # (1, N, C_mem): the same for every memory
@@ -94,8 +92,21 @@ class State:
         return len(self.frames)
 
     @property
+    def video_height(self) -> int:  # read from the source: a stream knows it at its first frame
+        return self.frames.source.height
+
+    @property
+    def video_width(self) -> int:
+        return self.frames.source.width
+
+    @property
     def obj_ids(self) -> list[int]:
         return list(self.objects)
+
+    @property
+    def length_known(self) -> bool:
+        """False for a stream: its length is unbounded, whatever has arrived so far."""
+        return not getattr(self.frames.source, "unbounded", False)
 
     def check_frame(self, frame_idx: int) -> None:
         if not 0 <= frame_idx < self.num_frames:
@@ -137,7 +148,7 @@ class VideoPredictor:
         """A session on a video (an MP4, a JPEG folder, an image), frames decoded on demand."""
         source = video_path if isinstance(video_path, FrameSource) else open_video(video_path)
         frames = FrameLoader(source, self.size, as_numpy=True)
-        return State(frames, source.height, source.width)
+        return State(frames)
 
     def reset_state(self, state: State) -> None:
         state.objects.clear()
@@ -214,7 +225,8 @@ class VideoPredictor:
 
     def _memory_tokens(self, state: State, obj: ObjectTrack, frame_idx: int, reverse: bool) -> dict[str, np.ndarray]:
         cfg = self.cfg
-        chosen = select(cfg, frame_idx, obj.cond_outputs, obj.non_cond_outputs.__contains__, state.num_frames, reverse)
+        num_frames = state.num_frames if state.length_known else None
+        chosen = select(cfg, frame_idx, obj.cond_outputs, obj.non_cond_outputs.__contains__, num_frames, reverse)
 
         def tracked(t: int) -> Output:
             out = obj.non_cond_outputs.get(t)
@@ -380,8 +392,8 @@ class VideoPredictor:
         state = inference_state
         if not state.objects:
             raise NotReady("no object has prompts yet: add points, a box or a mask first")
+        self.commit_prompts(state)
         for obj in state.objects.values():
-            obj.commit_pending(lambda t, out: self._encode_from_logits(state, t, out, True), keep_corrections=self.keep_corrections)
             if not obj.cond_outputs:
                 raise NotReady(f"object {obj.obj_id} has no prompts: add points, a box or a mask for it, or remove it")
         n = state.num_frames
@@ -395,20 +407,34 @@ class VideoPredictor:
             order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
         else:
             order = range(start_frame_idx, min(start_frame_idx + max_frame_num_to_track, n - 1) + 1)
-        window = memory_window(self.cfg)
         for frame_idx in order:
-            side = self.size // 4
-            low = np.empty((len(state.objects), 1, side, side), np.float32)
-            for i, obj in enumerate(state.objects.values()):
-                out = obj.kept_output(frame_idx)
-                if out is None:
-                    out = self._answer(state, obj, frame_idx, first_look=False, reverse=reverse, remember=True)
-                    obj.record_tracked(frame_idx, out)
-                obj.mark_tracked(frame_idx, reverse)
+            yield self.track_frame(state, frame_idx, reverse=reverse)
+
+    def commit_prompts(self, state: State) -> None:
+        """Encode the memories of newly prompted (or corrected) frames: what a propagation
+        does before its first frame."""
+        for obj in state.objects.values():
+            obj.commit_pending(lambda t, out: self._encode_from_logits(state, t, out, True), keep_corrections=self.keep_corrections)
+
+    def track_frame(self, state: State, frame_idx: int, *, reverse: bool = False) -> tuple[int, list[int], np.ndarray]:
+        """One step of propagation (a video's or a stream's): every object's mask on a frame,
+        remembered for the next ones, with what left the memory window let go."""
+        window = memory_window(self.cfg)
+        side = self.size // 4
+        low = np.empty((len(state.objects), 1, side, side), np.float32)
+        for i, obj in enumerate(state.objects.values()):
+            out = obj.kept_output(frame_idx)
+            if out is None:
+                out = self._answer(state, obj, frame_idx, first_look=False, reverse=reverse, remember=True)
+                obj.record_tracked(frame_idx, out)
+            obj.mark_tracked(frame_idx, reverse)
+            if state.length_known:
                 old = frame_idx + window if reverse else frame_idx - window
                 obj.release(old, state.spill_path(obj.obj_id, old))
-                low[i] = out.pred_masks[0]
-            yield frame_idx, state.obj_ids, resize(low, (state.video_height, state.video_width))
+            else:  # a stream: past frames beyond the window are dropped
+                obj.forget_before(frame_idx, window, lambda t, obj=obj: state.spill_path(obj.obj_id, t))
+            low[i] = out.pred_masks[0]
+        return frame_idx, state.obj_ids, resize(low, (state.video_height, state.video_width))
 
     def _encode_from_logits(self, state: State, frame_idx: int, out: Output, from_points: bool) -> None:
         """A frame's memory from its stored logits (the latest frame's features are kept)."""
