@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import BadInput
+from ..inference.connected_components import label_regions
 
 
 @lru_cache(maxsize=32)
@@ -92,52 +93,12 @@ def preprocess(image: np.ndarray, size: int, mean: list[float], std: list[float]
     return x[None].astype(np.float32)
 
 
-def connected_areas(masks: np.ndarray) -> np.ndarray:
-    """(N, H, W) bool -> each pixel's 8-connected region area (0 on background), by a
-    union-find over row runs (the torch path's algorithm, in numpy)."""
-    n, h, w = masks.shape
-    fg = masks.reshape(n * h, w)
-    starts = fg & ~np.concatenate([np.zeros((n * h, 1), bool), fg[:, :-1]], axis=1)
-    run_of = (np.cumsum(starts.ravel()) - 1).reshape(n * h, w)
-    n_runs = int(starts.sum())
-    if n_runs == 0:
-        return np.zeros(masks.shape, np.int64)
-    not_last = (np.arange(n * h) % h != h - 1)[:-1, None]
-    up, low, up_run, low_run = fg[:-1], fg[1:], run_of[:-1], run_of[1:]
-    pairs = [(up & low & not_last, up_run, low_run),
-             (up[:, 1:] & low[:, :-1] & not_last, up_run[:, 1:], low_run[:, :-1]),
-             (up[:, :-1] & low[:, 1:] & not_last, up_run[:, :-1], low_run[:, 1:])]
-    a = np.concatenate([u[m] for m, u, _ in pairs])
-    b = np.concatenate([v[m] for m, _, v in pairs])
-    if len(a):
-        key = np.unique(a * n_runs + b)
-        a, b = key // n_runs, key % n_runs
-    parent = np.arange(n_runs)
-    while len(a):
-        ra, rb = parent[a], parent[b]
-        differ = ra != rb
-        if not differ.any():
-            break
-        a, b, ra, rb = a[differ], b[differ], ra[differ], rb[differ]
-        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
-        while True:  # pointer jumping to the roots
-            jumped = parent[parent]
-            if np.array_equal(jumped, parent):
-                break
-            parent = jumped
-    run_length = np.bincount(run_of[fg], minlength=n_runs)
-    region_area = np.bincount(parent, weights=run_length, minlength=n_runs).astype(np.int64)
-    areas = np.zeros((n * h, w), np.int64)
-    areas[fg] = region_area[parent][run_of[fg]]
-    return areas.reshape(n, h, w)
-
-
 def fill_holes(mask_logits: np.ndarray, max_area: int) -> np.ndarray:
     """Background holes of at most `max_area` pixels in (N, 1, h, w) logits become
     foreground with a small positive logit (0.1), as the torch path's video clean-up."""
     flat = mask_logits.reshape(-1, *mask_logits.shape[-2:])
     background = flat <= 0
-    areas = connected_areas(background)
+    _, areas = label_regions(background)
     hole = background & (areas <= max_area)
     return np.where(hole.reshape(mask_logits.shape), np.float32(0.1), mask_logits).astype(np.float32)
 
