@@ -90,6 +90,12 @@ class OutputRefused(MaskletError, ValueError):
     """An output path that would destroy the input or what masklet did not write."""
 
 
+class Unsupported(MaskletError, NotImplementedError):
+    """Asked of a backend that cannot do it (the automatic mask generator on ONNX graphs): HTTP 501."""
+
+    status = 501
+
+
 __all__ = [
     "BadInput",
     "BadPrompt",
@@ -100,6 +106,7 @@ __all__ = [
     "NotFound",
     "NotReady",
     "OutputRefused",
+    "Unsupported",
     "OutsideRoot",
     "SessionBusy",
     "SessionsFull",

@@ -12,13 +12,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import BadInput, BadPrompt, FrameOutOfRange, LimitError, NotFound
-from .inference.session import VideoSession
-from .inference.video_predictor import FrameMasks, VideoPredictor
+from .errors import BadPrompt, FrameOutOfRange, LimitError, NotFound
 from .masks_io import read_mask_png
+
+if TYPE_CHECKING:  # the runtime's predictor serves too: nothing here needs torch
+    from .inference.session import VideoSession
+    from .inference.video_predictor import FrameMasks, VideoPredictor
 
 MAX_POINTS = 1000  # clicks per object and frame: each is a token every decoder layer attends over
 

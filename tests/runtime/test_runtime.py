@@ -21,7 +21,8 @@ from masklet.runtime import ImagePredictor, VideoPredictor
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "parity"))
 from video_cases import SCENARIOS, frames_dir, run_steps
 
-MODELS = {"masklet-nano": None, "sam2.1_hiera_t": "standin", "edgetam": "standin"}
+from onnx_graphs import MODELS, masklet_cli
+
 PROMPTS = [
     dict(point_coords=[[500, 375]], point_labels=[1]),
     dict(point_coords=[[500, 375], [1125, 625]], point_labels=[1, 0], multimask_output=False),
@@ -29,24 +30,6 @@ PROMPTS = [
     dict(box=[[75, 275, 1725, 850], [425, 600, 700, 875]], multimask_output=False),
     dict(box=[425, 600, 700, 875], point_coords=[[575, 750]], point_labels=[1]),
 ]
-
-
-def masklet_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "masklet", *args], capture_output=True, text=True, check=False)
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> dict[str, Path]:
-    """The graphs of each model, written by `masklet export-onnx`."""
-    root = tmp_path_factory.mktemp("onnx")
-    out = {}
-    for name, checkpoint in MODELS.items():
-        extra = ["--checkpoint", checkpoint] if checkpoint else []
-        r = masklet_cli("export-onnx", name, *extra, "-o", str(root / name))
-        assert r.returncode == 0, r.stderr[-2000:]
-        assert {p.name for p in (root / name).iterdir()} >= {"image_encoder.onnx", "prompt_decoder.onnx", "manifest.json", "params.npz"}
-        out[name] = root / name
-    return out
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -213,7 +196,7 @@ def test_video_runtime_errors_are_masklets(exported, tmp_path: Path) -> None:
     state = predictor.init_state(str(frames_dir(tmp_path / "bedroom8")))
     with pytest.raises(masklet.errors.NotReady, match="no object"):
         next(predictor.propagate_in_video(state))
-    with pytest.raises(masklet.errors.BadPrompt, match="out of range"):
+    with pytest.raises(masklet.errors.FrameOutOfRange, match="out of range"):
         predictor.add_new_points_or_box(state, frame_idx=99, obj_id=1, points=[[1, 1]], labels=[1])
     with pytest.raises(masklet.errors.BadPrompt, match="one label per point"):
         predictor.add_new_points_or_box(state, frame_idx=0, obj_id=1, points=[[1, 1], [2, 2]], labels=[1])

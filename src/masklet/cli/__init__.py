@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -63,6 +64,33 @@ def model_options(f: Callable) -> Callable:
     return f
 
 
+def backend_options(f: Callable) -> Callable:
+    """--backend and --graphs: run on the torch model (default) or on exported ONNX graphs."""
+    f = click.option("--graphs", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+                     help="the folder `masklet export-onnx MODEL -o DIR` wrote (implies --backend onnx)")(f)
+    f = click.option("--backend", type=click.Choice(["torch", "onnx"]), default=None,
+                     help="torch (default), or onnx: the exported graphs run by onnxruntime, torch not needed [with --graphs DIR]")(f)
+    return f
+
+
+def onnx_graphs(backend: str | None, graphs: Path | None) -> Path | None:
+    """The graphs folder when the ONNX backend is chosen (None: the torch model), after
+    refusing options that only the torch backend reads."""
+    if backend == "onnx" and graphs is None:
+        raise click.UsageError("--backend onnx needs --graphs DIR: the folder `masklet export-onnx MODEL -o DIR` wrote")
+    if backend == "torch" and graphs is not None:
+        raise click.UsageError("--graphs is for --backend onnx; leave it out to run the torch model")
+    if graphs is None:
+        return None
+    ctx = click.get_current_context(silent=True)
+    given = [name for param, name in (("model_name", "--model"), ("checkpoint", "--checkpoint"), ("device", "--device"), ("speed", "--speed"))
+             if ctx is not None and ctx.get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: for the torch backend; with --graphs the model is the exported one "
+                               f"(choose it at `masklet export-onnx`), run on the CPU by onnxruntime")
+    return graphs
+
+
 def generator_options(f: Callable) -> Callable:
     """The automatic mask generator's settings, shared by `segment --all` and `track --all`."""
     options = [
@@ -97,4 +125,4 @@ GENERATOR_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "sta
                   "crop_n_layers", "min_region_area")
 
 
-from . import evaluate, export_onnx, generate, models, segment, serve, track, train  # noqa: E402,F401  (register the commands)
+from . import evaluate, export_onnx, generate, models, segment, serve, track, train  # noqa: F401  (register the commands)

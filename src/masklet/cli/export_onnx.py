@@ -17,13 +17,13 @@ from . import main
 @click.option("--force", is_flag=True, help="replace an existing folder that masklet did not write")
 def export_onnx(model_name: str, checkpoint: str | None, out: Path, int8: bool, force: bool) -> None:
     """Write MODEL as ONNX graphs (image encoder, prompt decoder), manifest.json and params.npz into a folder."""
-    from ..compat.build_sam import build_sam2
+    from ..build import load_model
     from ..export.onnx import export_onnx as write
     from ..masks_io import output_folder
 
-    # As the official builder makes it (apply_postprocessing): the decoder's choices the
-    # runtime reads from the manifest are those SAM2ImagePredictor users get.
-    model = build_sam2(model_name, checkpoint, device="cpu")
+    # The model as it is: the official builders' postprocessing is the runtime's choice
+    # (apply_postprocessing, on by default as theirs), so one export serves both ways.
+    model = load_model(model_name, checkpoint, "cpu")
     with output_folder(out, force=force) as tmp:
         write(model, tmp, model_name, int8=int8)
     size = sum(p.stat().st_size for p in out.iterdir()) / 1e6

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..build import load_model
-from . import GENERATOR_KEYS, generator_options, generator_settings, main, model_options
+from . import GENERATOR_KEYS, backend_options, generator_options, generator_settings, main, model_options, onnx_graphs
 
 
 def _refuse_overwriting_input(image: Path, *outputs: Path | None) -> None:
@@ -37,11 +36,15 @@ def _refuse_overwriting_input(image: Path, *outputs: Path | None) -> None:
 @click.option("--multimask", is_flag=True, help="write all three candidate masks with their scores")
 @generator_options
 @model_options
+@backend_options
 @click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
 def segment(image: Path, points: tuple[str, ...], box: str | None, everything: bool, output: Path | None, overlay: Path | None,
-            multimask: bool, model_name: str, checkpoint: str | None, device: str | None, speed: str, quiet: bool,
-            **generator: object) -> None:
+            multimask: bool, model_name: str, checkpoint: str | None, device: str | None, speed: str, backend: str | None,
+            graphs: Path | None, quiet: bool, **generator: object) -> None:
     """Segment the object at the given clicks/box in IMAGE (or --all: every object); write the mask(s)."""
+    graphs = onnx_graphs(backend, graphs)
+    if everything and graphs is not None:
+        raise click.UsageError("--all runs the automatic mask generator, which needs the torch backend: leave out --backend onnx / --graphs")
     if everything:
         if points or box is not None or multimask:
             raise click.UsageError("--all finds every object by itself: leave out --point, --box and --multimask")
@@ -50,7 +53,6 @@ def segment(image: Path, points: tuple[str, ...], box: str | None, everything: b
     from PIL import Image
 
     from ..atomic import atomic_path
-    from ..inference.image_predictor import ImagePredictor
     from ..inference.video_io import read_image
     from ..overlay import overlay as draw
     from ..prompts import parse_box, parse_point
@@ -72,16 +74,13 @@ def segment(image: Path, points: tuple[str, ...], box: str | None, everything: b
         if not (0 <= x < w and 0 <= y < h):
             raise click.BadParameter(f"point ({x:g}, {y:g}) lies outside the {w}x{h} image", param_hint="--point")
 
-    predictor = ImagePredictor(load_model(model_name, checkpoint, device))  # --speed: memory attention only, not here
-    predictor.set_image(frame)
-    pred = predictor.predict(
+    masks, scores = predict_masks(
+        frame, model_name, checkpoint, device, graphs,
         point_coords=np.array([c[:2] for c in clicks], dtype=np.float32) if clicks else None,
         point_labels=np.array([c[2] for c in clicks], dtype=np.int32) if clicks else None,
         box=np.array(box_xyxy, dtype=np.float32) if box_xyxy else None,
         multimask_output=multimask or len(clicks) == 1 and box_xyxy is None,
     )
-    masks = pred.masks[0].cpu().numpy()  # (K, H, W) bool
-    scores = pred.iou_scores[0].float().cpu().numpy()
     order = np.argsort(-scores)
     if multimask:
         paths = [output.with_name(f"{output.stem}-{rank}{output.suffix or '.png'}") for rank in range(len(order))]
@@ -97,6 +96,26 @@ def segment(image: Path, points: tuple[str, ...], box: str | None, everything: b
             Image.fromarray(draw(frame, masks[order[0]].astype(np.uint8))).save(tmp, format=Image.registered_extensions().get(overlay.suffix.lower(), "PNG"))
         if not quiet:
             click.echo(f"{overlay}: overlay")
+
+
+def predict_masks(frame: np.ndarray, model_name: str, checkpoint: str | None, device: str | None, graphs: Path | None,
+                  **prompt: object) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate masks (K, H, W) bool and their scores (K,) for one prompt, from the
+    exported graphs (masklet.runtime) or the torch model."""
+    if graphs is not None:
+        from ..runtime import ImagePredictor as RuntimeImagePredictor
+
+        predictor = RuntimeImagePredictor(graphs, apply_postprocessing=False)  # as the torch path below
+        predictor.set_image(frame)
+        masks, scores, _ = predictor.predict(**prompt)
+        return masks > 0, scores
+    from ..build import load_model
+    from ..inference.image_predictor import ImagePredictor
+
+    predictor = ImagePredictor(load_model(model_name, checkpoint, device))  # --speed: memory attention only, not here
+    predictor.set_image(frame)
+    pred = predictor.predict(**prompt)
+    return pred.masks[0].cpu().numpy(), pred.iou_scores[0].float().cpu().numpy()
 
 
 def segment_all(image: Path, output: Path, overlay: Path | None, model_name: str, checkpoint: str | None, device: str | None,
@@ -117,6 +136,8 @@ def segment_all(image: Path, output: Path, overlay: Path | None, model_name: str
     if output.suffix.lower() not in (".json", ".png"):
         raise click.BadParameter(f"{output}: write --all masks to a .json (COCO RLE) or a .png (label map)", param_hint="-o")
     _refuse_overwriting_input(image, output, overlay)
+    from ..build import load_model
+
     frame = read_image(image)
     model = load_model(model_name, checkpoint, device)
     generator = MaskGenerator(model, generator_settings(model, **{k: generator[k] for k in GENERATOR_KEYS}))

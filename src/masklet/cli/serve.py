@@ -8,13 +8,14 @@ from pathlib import Path
 
 import click
 
-from . import main, model_options
+from . import backend_options, main, model_options, onnx_graphs
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on (0.0.0.0: every one)")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @model_options
+@backend_options
 @click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="let clients open files under this folder by path (default: uploads only)")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0), default=200.0, show_default=True)
@@ -28,10 +29,12 @@ from . import main, model_options
               help="seconds before an unused session is freed")
 @click.option("--token", envvar="MASKLET_TOKEN", default=None, help="require 'Authorization: Bearer TOKEN' (or $MASKLET_TOKEN)")
 @click.option("-q", "--quiet", is_flag=True, help="no access log")
-def serve(host: str, port: int, model_name: str, checkpoint: str | None, device: str | None, speed: str, data_root: Path | None,
+def serve(host: str, port: int, model_name: str, checkpoint: str | None, device: str | None, speed: str, backend: str | None,
+          graphs: Path | None, data_root: Path | None,
           max_upload_mb: float, max_frames: int, max_pixels: int, max_sessions: int, max_points: int, max_json_kb: float,
           idle_timeout: float, token: str | None, quiet: bool) -> None:
     """Serve the HTTP API (docs at /docs) and the web annotator (at /)."""
+    graphs = onnx_graphs(backend, graphs)
     try:
         import uvicorn
 
@@ -39,7 +42,7 @@ def serve(host: str, port: int, model_name: str, checkpoint: str | None, device:
     except ImportError as exc:
         raise click.ClickException(f"the service needs the serve extra: pip install 'masklet[serve]' ({exc})") from None
     settings = ServerSettings(
-        model=model_name, checkpoint=checkpoint, device=device, speed=speed, data_root=data_root, max_upload_mb=max_upload_mb,
+        model=model_name, checkpoint=checkpoint, device=device, speed=speed, graphs=graphs, data_root=data_root, max_upload_mb=max_upload_mb,
         max_frames=max_frames, max_pixels=max_pixels, max_sessions=max_sessions, max_points=max_points,
         max_json_kb=max_json_kb, idle_timeout_s=idle_timeout, token=token,
     )
@@ -48,7 +51,7 @@ def serve(host: str, port: int, model_name: str, checkpoint: str | None, device:
     # PIL's own guard refuses to decode more than this (headers are checked before, too).
     Image.MAX_IMAGE_PIXELS = max_pixels
     app = create_app(settings)
-    click.echo(f"masklet serving {settings.model} on http://{host}:{port}/ (API docs: /docs)")
+    click.echo(f"masklet serving {app.state.service.predictor.model_name}{' (ONNX graphs)' if graphs else ''} on http://{host}:{port}/ (API docs: /docs)")
     config = uvicorn.Config(app, host=host, port=port, log_level="warning" if quiet else "info")  # sets up logging
     logging.getLogger("uvicorn.access").addFilter(HideTokens())
     uvicorn.Server(config).run()

@@ -10,8 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..build import load_model, tracker_options
-from . import GENERATOR_KEYS, generator_options, generator_settings, main, model_options
+from . import GENERATOR_KEYS, backend_options, generator_options, generator_settings, main, model_options, onnx_graphs
 
 PREFIX_HELP = "; prefix OBJ@FRAME: for another object or frame, e.g. 2@30:640,400"
 
@@ -44,17 +43,18 @@ PREFIX_HELP = "; prefix OBJ@FRAME: for another object or frame, e.g. 2@30:640,40
               help="--all: a mask overlapping a tracked object (or a chosen mask) by this IoU is the same object")
 @generator_options
 @model_options
+@backend_options
 @click.option("--force", is_flag=True,
               help="replace an existing -o folder even if masklet did not write it (never the input)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bars, nothing but errors")
 def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: tuple[str, ...], masks: tuple[str, ...],
           prompts_file: Path | None, output: Path | None, overlay: Path | None, rle: Path | None, reverse: bool, both: bool,
           start: int | None, max_frames: int | None, everything: bool, min_area: int, max_objects: int, reseed: int | None,
-          reseed_iou: float, model_name: str, checkpoint: str | None, device: str | None, speed: str, force: bool, quiet: bool,
-          **generator: object) -> None:
+          reseed_iou: float, model_name: str, checkpoint: str | None, device: str | None, speed: str, backend: str | None,
+          graphs: Path | None, force: bool, quiet: bool, **generator: object) -> None:
     """Track objects through VIDEO (an MP4 or a folder of JPEG frames) from prompts on any frames (or --all: everything)."""
+    from ..backends import video_predictor
     from ..inference.video_io import open_video
-    from ..inference.video_predictor import VideoPredictor
     from ..masks_io import OutputRefused, check_output
     from ..prompts import apply_prompt, load_prompts_file, prompts_from_args, split_target
 
@@ -62,6 +62,9 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
         raise click.UsageError("nothing to write: give -o OUTDIR, --overlay OUT.mp4 and/or --rle OUT.json")
     if reverse and both:
         raise click.UsageError("--reverse and --both exclude each other")
+    graphs = onnx_graphs(backend, graphs)
+    if everything and graphs is not None:
+        raise click.UsageError("--all runs the automatic mask generator, which needs the torch backend: leave out --backend onnx / --graphs")
     inputs = [video, *([prompts_file] if prompts_file else []), *(split_target(m, obj_id, frame)[2] for m in masks)]
     try:
         if output is not None:
@@ -98,7 +101,7 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
         raise click.BadParameter(f"frame {start} out of range: {video} has {source.num_frames} frames", param_hint="--start")
 
     with source:
-        predictor = VideoPredictor(load_model(model_name, checkpoint, device), tracker_options(speed, model_name))
+        predictor = video_predictor(model_name, checkpoint, device, speed, graphs)
         with predictor.start(source) as session:
             results = None
             if everything:
@@ -157,7 +160,7 @@ def run_tracking(predictor, session, source, direction: str, start: int, max_fra
         if results is None:
             results = predictor.propagate_directions(session, direction, start, max_frames)
         for result in results:
-            binary = (result.masks[:, 0] > 0).cpu().numpy()
+            binary = result.binary()
             save_label_png(label_map(result.obj_ids, binary), folder / f"{result.frame_idx:05d}.png")
             if rle is not None:
                 rle_frames[result.frame_idx] = {str(i): rle_encode(m) for i, m in zip(result.obj_ids, binary)}

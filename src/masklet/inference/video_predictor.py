@@ -23,6 +23,7 @@ from ..model import Sam2
 from ..model.sam2 import NO_OBJ_SCORE, MemoryTokens, TrackOutput
 from ..presets import default_tracker_options
 from .connected_components import fill_holes
+from .frame_order import DIRECTIONS, default_start, frame_order, in_directions
 from .memory_bank import memory_window, select
 from .session import FrameFeatures, FrameOutput, FrameRole, ObjectTrack, PointPrompt, VideoSession
 from .video_io import FrameLoader, FrameSource, open_video
@@ -73,6 +74,14 @@ class FrameMasks:
             return self.masks[i]
         return to_video_res(self.low_res[i : i + 1], self.video_size)[0]
 
+    def binary(self) -> np.ndarray:
+        """(num_objects, H, W) bool masks."""
+        return (self.masks[:, 0] > 0).cpu().numpy()
+
+    def binary_mask(self, i: int) -> np.ndarray:
+        """The i-th object's (H, W) bool mask."""
+        return (self.mask(i)[0] > 0).cpu().numpy()
+
 
 def _as_float_tensor(x: object, what: str) -> Tensor:
     try:
@@ -97,6 +106,12 @@ class VideoPredictor:
     @property
     def image_size(self) -> int:
         return self.model.cfg.image_size
+
+    backend = "torch"
+
+    @property
+    def model_name(self) -> str:
+        return self.model.cfg.name
 
     @property
     def fill_hole_area(self) -> int:
@@ -410,21 +425,10 @@ class VideoPredictor:
     ) -> Iterator[FrameMasks]:
         """Track every object through the video, yielding each frame's masks as computed."""
         self._preflight(session)
-        n = session.num_frames
         if start_frame_idx is None:
             start_frame_idx = min(t for obj in session.objects.values() for t in obj.cond_outputs)
         session.check_frame(start_frame_idx)
-        if max_frame_num_to_track is None:
-            max_frame_num_to_track = n
-        if max_frame_num_to_track < 0:
-            raise BadPrompt(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
-        if reverse:
-            end = max(start_frame_idx - max_frame_num_to_track, 0)
-            order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
-        else:
-            end = min(start_frame_idx + max_frame_num_to_track, n - 1)
-            order = range(start_frame_idx, end + 1)
-        for frame_idx in order:
+        for frame_idx in frame_order(session.num_frames, start_frame_idx, max_frame_num_to_track, reverse):
             yield self.track_frame(session, frame_idx, reverse=reverse)
 
     def propagate_directions(
@@ -439,20 +443,13 @@ class VideoPredictor:
         Without a start, forward starts on the first prompted frame and backward on the last,
         so every prompted frame is covered; "both" starts on the first.
         """
-        if direction not in ("forward", "backward", "both"):
+        if direction not in DIRECTIONS:
             raise BadPrompt(f"direction must be 'forward', 'backward' or 'both', got {direction!r}")
         self._preflight(session)
         if start_frame_idx is None:
-            prompted = [t for obj in session.objects.values() for t in obj.cond_outputs]
-            start_frame_idx = max(prompted) if direction == "backward" else min(prompted)
-        if direction != "backward":
-            yield from self.propagate(session, start_frame_idx, max_frame_num_to_track, reverse=False)
-        if direction != "forward":
-            backward = self.propagate(session, start_frame_idx, max_frame_num_to_track, reverse=True)
-            for result in backward:
-                if direction == "both" and result.frame_idx == start_frame_idx:
-                    continue  # already given by the forward pass
-                yield result
+            start_frame_idx = default_start((t for obj in session.objects.values() for t in obj.cond_outputs), direction)
+        yield from in_directions(lambda start, reverse: self.propagate(session, start, max_frame_num_to_track, reverse),
+                                 direction, start_frame_idx, lambda r: r.frame_idx)
 
     @torch.inference_mode()
     def track_frame(self, session: VideoSession, frame_idx: int, *, reverse: bool = False) -> FrameMasks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -32,21 +33,26 @@ class Graphs:
         if int8 and "image_encoder_int8" not in self.manifest["graphs"]:
             raise BadInput(f"{self.folder} has no int8 image encoder: export with `masklet export-onnx MODEL --int8 -o DIR`")
         self._sessions: dict = {}
+        self._opening = threading.Lock()  # sessions are shared by threads (the service): each opened once
 
     def session(self, name: str):
         """The onnxruntime InferenceSession of one graph."""
-        if name not in self._sessions:
-            import onnxruntime as ort
-
-            options = ort.SessionOptions()
-            if self.threads:
-                options.intra_op_num_threads = self.threads
-            graph = "image_encoder_int8" if (name == "image_encoder" and self.int8) else name
-            file = self.folder / self.manifest["graphs"][graph]
-            if not file.is_file():
-                raise BadInput(f"{file}: missing; export the graphs again")
-            self._sessions[name] = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        with self._opening:
+            if name not in self._sessions:
+                self._sessions[name] = self._open(name)
         return self._sessions[name]
+
+    def _open(self, name: str):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        graph = "image_encoder_int8" if (name == "image_encoder" and self.int8) else name
+        file = self.folder / self.manifest["graphs"][graph]
+        if not file.is_file():
+            raise BadInput(f"{file}: missing; export the graphs again")
+        return ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
 
     def run(self, name: str, **inputs: np.ndarray) -> list[np.ndarray]:
         """Run one graph on named inputs; its outputs in order."""

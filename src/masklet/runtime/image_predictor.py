@@ -87,9 +87,14 @@ def choose_masks(manifest: dict, masks: np.ndarray, iou: np.ndarray, multimask_o
 class ImagePredictor:
     """Holds one embedded image; `predict` answers prompts on it (the official method names)."""
 
-    def __init__(self, graphs: Graphs | str | os.PathLike, mask_threshold: float = 0.0, int8: bool = False) -> None:
+    def __init__(self, graphs: Graphs | str | os.PathLike, mask_threshold: float = 0.0, int8: bool = False,
+                 apply_postprocessing: bool = True) -> None:
         self.graphs = graphs if isinstance(graphs, Graphs) else Graphs(graphs, int8=int8)
         self.mask_threshold = mask_threshold
+        # As the official builder: with postprocessing, a single mask is swapped for the best
+        # candidate when it is unstable; without, the model's own setting (masklet's torch path).
+        m = self.graphs.manifest
+        self.decoder = dict(m, dynamic_multimask_via_stability=m["dynamic_multimask_via_stability"] or apply_postprocessing)
         self._features: dict[str, np.ndarray] | None = None
         self._orig_hw: tuple[int, int] | None = None
 
@@ -153,7 +158,7 @@ class ImagePredictor:
             raise BadPrompt("give point_coords with point_labels, a box, or a mask_input")
         n = len(points[0]) if points is not None else len(masks_in)
         low, iou, _, _ = self.decode(*(points or (None, None)), masks_in, n)
-        low, iou, _ = choose_masks(m, low, iou, multimask_output)
+        low, iou, _ = choose_masks(self.decoder, low, iou, multimask_output)
         masks = resize(low, self._orig_hw)
         if not return_logits:
             masks = (masks > self.mask_threshold).astype(np.float32)

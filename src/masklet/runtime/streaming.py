@@ -67,7 +67,7 @@ class VideoStream:
         if not self.state.objects:
             return frame_idx, [], np.zeros((0, 1, self.state.video_height, self.state.video_width), np.float32)
         self.predictor.commit_prompts(self.state)
-        return self.predictor.track_frame(self.state, frame_idx)
+        return self.predictor.track_frame(self.state, frame_idx).as_tuple()
 
     def step(self, frame: np.ndarray, prompts: dict[int, dict] | None = None) -> tuple[int, list[int], np.ndarray]:
         """push(frame), then the prompts {obj_id: {"points", "labels", "box", "mask"}}, then track()."""

@@ -14,7 +14,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..errors import BadPrompt, NotReady, UnknownObject
+from ..errors import BadPrompt, FrameOutOfRange, NotReady, UnknownObject
+from ..inference.frame_order import DIRECTIONS, default_start, frame_order, in_directions
 from ..inference.memory_bank import memory_window, select
 from ..inference.object_track import ObjectTrack, PointPrompt
 from ..inference.video_io import FrameLoader, FrameSource, open_video
@@ -66,6 +67,43 @@ class Features:
 
 
 @dataclass
+class FrameMasks:
+    """Masks of every object on one frame, resized to the video when first read (a click
+    that changes one object's mask need not resize the others)."""
+
+    frame_idx: int
+    obj_ids: list[int]
+    low_res: np.ndarray  # (num_objects, 1, h, w) logits as the decoder made them
+    video_size: tuple[int, int]  # (H, W)
+    _masks: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def masks(self) -> np.ndarray:
+        """(num_objects, 1, H, W) logits."""
+        if self._masks is None:
+            self._masks = resize(self.low_res, self.video_size)
+        return self._masks
+
+    def mask(self, i: int) -> np.ndarray:
+        """The i-th object's (1, H, W) logits."""
+        if self._masks is not None:
+            return self._masks[i]
+        return resize(self.low_res[i : i + 1], self.video_size)[0]
+
+    def binary(self) -> np.ndarray:
+        """(num_objects, H, W) bool masks."""
+        return self.masks[:, 0] > 0
+
+    def binary_mask(self, i: int) -> np.ndarray:
+        """The i-th object's (H, W) bool mask."""
+        return self.mask(i)[0] > 0
+
+    def as_tuple(self) -> tuple[int, list[int], np.ndarray]:
+        """(frame_idx, obj_ids, masks): what the official methods return."""
+        return self.frame_idx, self.obj_ids, self.masks
+
+
+@dataclass
 class State:
     """What init_state returns: the video and every object's prompts and outputs."""
 
@@ -74,6 +112,7 @@ class State:
     features: Features | None = None
     memory_pos: np.ndarray | None = None  # (1, N, C_mem): the same for every memory
     scratch: Path | None = None  # spilled mask logits of frames that left the memory window
+    owns_source: bool = True  # close() closes the video too (not one the caller opened and handed in)
 
     def spill_path(self, obj_id: int, frame_idx: int) -> Path:
         if self.scratch is None:
@@ -85,7 +124,14 @@ class State:
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
-        self.frames.source.close()
+        if self.owns_source:
+            self.frames.source.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def num_frames(self) -> int:
@@ -110,7 +156,12 @@ class State:
 
     def check_frame(self, frame_idx: int) -> None:
         if not 0 <= frame_idx < self.num_frames:
-            raise BadPrompt(f"frame_idx {frame_idx} out of range: the video has {self.num_frames} frames (0..{self.num_frames - 1})")
+            raise FrameOutOfRange(f"frame_idx {frame_idx} out of range: the video has {self.num_frames} frames (0..{self.num_frames - 1})")
+
+    def get_object(self, obj_id: int) -> ObjectTrack:
+        if obj_id not in self.objects:
+            raise UnknownObject(f"unknown object id {obj_id!r}; known ids: {self.obj_ids}")
+        return self.objects[obj_id]
 
 
 def sine_encoding_1d(positions: np.ndarray, dim: int, temperature: float = 10000.0) -> np.ndarray:
@@ -144,11 +195,28 @@ class VideoPredictor:
 
     # -- session ----------------------------------------------------------------------
 
+    @property
+    def image_size(self) -> int:
+        return self.size
+
+    @property
+    def model_name(self) -> str:
+        return str(self.graphs.manifest["model"])
+
+    backend = "onnx"
+    non_overlap_masks = False  # as the official builder: each object's mask is its own
+
+    def start(self, video: str | os.PathLike | FrameSource) -> State:
+        """Open a video (an MP4, a JPEG folder, an image or a FrameSource) as a new session,
+        frames decoded on demand; a FrameSource handed in stays the caller's to close."""
+        source = video if isinstance(video, FrameSource) else open_video(video)
+        return State(FrameLoader(source, self.size, as_numpy=True), owns_source=source is not video)
+
     def init_state(self, video_path: str | os.PathLike | FrameSource, **kwargs: object) -> State:
         """A session on a video (an MP4, a JPEG folder, an image), frames decoded on demand."""
-        source = video_path if isinstance(video_path, FrameSource) else open_video(video_path)
-        frames = FrameLoader(source, self.size, as_numpy=True)
-        return State(frames)
+        state = self.start(video_path)
+        state.owns_source = True  # as before: the state closes whatever it reads
+        return state
 
     def reset_state(self, state: State) -> None:
         state.objects.clear()
@@ -180,7 +248,7 @@ class VideoPredictor:
         updated = []
         for frame_idx in prompted:
             pending = any(o.has_pending_prompt(frame_idx) for o in state.objects.values())
-            updated.append((frame_idx, self._consolidate(state, frame_idx, pending)[2]))
+            updated.append((frame_idx, self._consolidate(state, frame_idx, pending).masks))
         return state.obj_ids, updated
 
     # -- one frame --------------------------------------------------------------------
@@ -329,7 +397,11 @@ class VideoPredictor:
                               labels: object = None, clear_old_points: bool = True, normalize_coords: bool = True,
                               box: object = None) -> tuple[int, list[int], np.ndarray]:
         """Clicks and/or a box for an object on a frame; every object's mask there at once."""
-        state = inference_state
+        return self.add_points(inference_state, frame_idx, obj_id, points, labels, box, clear_old_points, normalize_coords).as_tuple()
+
+    def add_points(self, state: State, frame_idx: int, obj_id: int, points: object = None, labels: object = None,
+                   box: object = None, clear_old_points: bool = True, normalize_coords: bool = True) -> FrameMasks:
+        """Clicks and/or a box for an object on a frame; every object's masks there come back."""
         state.check_frame(frame_idx)
         if (points is None) != (labels is None):
             raise BadPrompt("points and labels must be given together: one label (1 positive, 0 negative) per point")
@@ -360,7 +432,10 @@ class VideoPredictor:
 
     def add_new_mask(self, inference_state: State, frame_idx: int, obj_id: int, mask: object) -> tuple[int, list[int], np.ndarray]:
         """An object's mask (H, W) on a frame, taken as is."""
-        state = inference_state
+        return self.add_mask(inference_state, frame_idx, obj_id, mask).as_tuple()
+
+    def add_mask(self, state: State, frame_idx: int, obj_id: int, mask: object) -> FrameMasks:
+        """An object's mask (H, W) on a frame, taken as is; every object's masks there come back."""
         state.check_frame(frame_idx)
         m = np.asarray(mask).astype(bool).astype(np.float32)
         if m.ndim != 2 or m.size == 0:
@@ -375,40 +450,51 @@ class VideoPredictor:
         obj.file_answer(frame_idx, out, role)
         return self._consolidate(state, frame_idx, role.prompted)
 
-    def _consolidate(self, state: State, frame_idx: int, prompted: bool) -> tuple[int, list[int], np.ndarray]:
+    def _consolidate(self, state: State, frame_idx: int, prompted: bool) -> FrameMasks:
         side = self.size // 4
         low = np.full((len(state.objects), 1, side, side), self.decoder["no_obj_score"], np.float32)
         for i, obj in enumerate(state.objects.values()):
             out = obj.latest(frame_idx, prompted)
             if out is not None:
                 low[i] = out.pred_masks[0]
-        return frame_idx, state.obj_ids, resize(low, (state.video_height, state.video_width))
+        return FrameMasks(frame_idx, state.obj_ids, low, (state.video_height, state.video_width))
 
     # -- propagation ------------------------------------------------------------------
 
     def propagate_in_video(self, inference_state: State, start_frame_idx: int | None = None,
                            max_frame_num_to_track: int | None = None, reverse: bool = False) -> Iterator[tuple[int, list[int], np.ndarray]]:
         """Track every object through the video: (frame_idx, obj_ids, masks (N, 1, H, W) logits) per frame."""
-        state = inference_state
+        for result in self.propagate(inference_state, start_frame_idx, max_frame_num_to_track, reverse):
+            yield result.as_tuple()
+
+    def _preflight(self, state: State) -> None:
         if not state.objects:
             raise NotReady("no object has prompts yet: add points, a box or a mask first")
         self.commit_prompts(state)
         for obj in state.objects.values():
             if not obj.cond_outputs:
                 raise NotReady(f"object {obj.obj_id} has no prompts: add points, a box or a mask for it, or remove it")
-        n = state.num_frames
+
+    def propagate(self, state: State, start_frame_idx: int | None = None, max_frame_num_to_track: int | None = None,
+                  reverse: bool = False) -> Iterator[FrameMasks]:
+        """Track every object through the video, yielding each frame's masks as computed."""
+        self._preflight(state)
         if start_frame_idx is None:
             start_frame_idx = min(t for obj in state.objects.values() for t in obj.cond_outputs)
         state.check_frame(start_frame_idx)
-        if max_frame_num_to_track is None:
-            max_frame_num_to_track = n
-        if reverse:
-            end = max(start_frame_idx - max_frame_num_to_track, 0)
-            order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
-        else:
-            order = range(start_frame_idx, min(start_frame_idx + max_frame_num_to_track, n - 1) + 1)
-        for frame_idx in order:
+        for frame_idx in frame_order(state.num_frames, start_frame_idx, max_frame_num_to_track, reverse):
             yield self.track_frame(state, frame_idx, reverse=reverse)
+
+    def propagate_directions(self, state: State, direction: str = "forward", start_frame_idx: int | None = None,
+                             max_frame_num_to_track: int | None = None) -> Iterator[FrameMasks]:
+        """Propagate "forward", "backward" or "both" (forward, then backward from the same start)."""
+        if direction not in DIRECTIONS:
+            raise BadPrompt(f"direction must be 'forward', 'backward' or 'both', got {direction!r}")
+        self._preflight(state)
+        if start_frame_idx is None:
+            start_frame_idx = default_start((t for obj in state.objects.values() for t in obj.cond_outputs), direction)
+        yield from in_directions(lambda start, reverse: self.propagate(state, start, max_frame_num_to_track, reverse),
+                                 direction, start_frame_idx, lambda r: r.frame_idx)
 
     def commit_prompts(self, state: State) -> None:
         """Encode the memories of newly prompted (or corrected) frames: what a propagation
@@ -416,7 +502,7 @@ class VideoPredictor:
         for obj in state.objects.values():
             obj.commit_pending(lambda t, out: self._encode_from_logits(state, t, out, True), keep_corrections=self.keep_corrections)
 
-    def track_frame(self, state: State, frame_idx: int, *, reverse: bool = False) -> tuple[int, list[int], np.ndarray]:
+    def track_frame(self, state: State, frame_idx: int, *, reverse: bool = False) -> FrameMasks:
         """One step of propagation (a video's or a stream's): every object's mask on a frame,
         remembered for the next ones, with what left the memory window let go."""
         window = memory_window(self.cfg)
@@ -434,7 +520,7 @@ class VideoPredictor:
             else:  # a stream: past frames beyond the window are dropped
                 obj.forget_before(frame_idx, window, lambda t, obj=obj: state.spill_path(obj.obj_id, t))
             low[i] = out.pred_masks[0]
-        return frame_idx, state.obj_ids, resize(low, (state.video_height, state.video_width))
+        return FrameMasks(frame_idx, state.obj_ids, low, (state.video_height, state.video_width))
 
     def _encode_from_logits(self, state: State, frame_idx: int, out: Output, from_points: bool) -> None:
         """A frame's memory from its stored logits (the latest frame's features are kept)."""

@@ -14,6 +14,7 @@ import contextlib
 import secrets
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,8 +22,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from ..backends import video_predictor
 from ..errors import MaskletError
-from ..inference.video_predictor import VideoPredictor
+
+if TYPE_CHECKING:
+    from ..inference.video_predictor import VideoPredictor
 from .routes import downloads, objects, propagation, sessions
 from .safety import BodyLimit, Redactor, body_limits, short_errors
 from .sessions import SessionStore, make_workdir
@@ -31,12 +35,11 @@ from .settings import ServerSettings, Service
 STATIC = Path(__file__).parent / "static"
 
 
+
 def create_app(settings: ServerSettings = ServerSettings(), predictor: VideoPredictor | None = None) -> FastAPI:
     """The FastAPI application; pass a predictor to share an already loaded model."""
     if predictor is None:
-        from ..build import load_model, tracker_options
-
-        predictor = VideoPredictor(load_model(settings.model, settings.checkpoint, settings.device), tracker_options(settings.speed, settings.model))
+        predictor = video_predictor(settings.model, settings.checkpoint, settings.device, settings.speed, settings.graphs)
     workdir = make_workdir(settings.workdir)
     service = Service(settings, predictor, SessionStore(settings.max_sessions, settings.idle_timeout_s), workdir,
                       Redactor(workdir, settings.data_root))

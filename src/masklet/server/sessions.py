@@ -11,15 +11,18 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import SessionsFull, UnknownSession
-from ..inference.session import VideoSession
 from ..inference.video_io import FrameSource
-from ..inference.video_predictor import FrameMasks
 from ..masks_io import label_map
 from ..rle import rle_decode, rle_encode
+
+if TYPE_CHECKING:  # or masklet.runtime's State and FrameMasks: the same methods, in numpy
+    from ..inference.session import VideoSession
+    from ..inference.video_predictor import FrameMasks
 
 __all__ = ["Session", "SessionStore", "make_workdir"]
 
@@ -61,7 +64,7 @@ class Session:
             if changed is not None and obj_id != changed and obj_id in kept and obj_id in kept_areas:
                 frame[obj_id], areas[obj_id] = kept[obj_id], kept_areas[obj_id]
                 continue
-            m = (masks.mask(i)[0] > 0).cpu().numpy()
+            m = masks.binary_mask(i)
             frame[obj_id], areas[obj_id] = rle_encode(m), int(np.count_nonzero(m))
         with self.results_lock:
             self.results[masks.frame_idx], self.areas[masks.frame_idx] = frame, areas

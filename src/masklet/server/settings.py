@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..inference.video_predictor import VideoPredictor
 from ..prompts import MAX_POINTS
 from .safety import Redactor
 from .sessions import SessionStore
+
+if TYPE_CHECKING:  # either backend's predictor: the service itself needs no torch
+    from ..inference.video_predictor import VideoPredictor
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,7 @@ class ServerSettings:
     checkpoint: str | None = None  # default: the model's own (packaged for masklet-nano)
     device: str | None = None
     speed: str = "exact"
+    graphs: Path | None = None  # exported ONNX graphs: run by masklet.runtime (no torch), model/checkpoint/device unused
     data_root: Path | None = None  # server-side files under this folder may be opened by path
     max_upload_mb: float = 200.0
     max_frames: int = 3000

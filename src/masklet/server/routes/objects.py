@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import LimitError
+from ...errors import LimitError, Unsupported
 from ...prompts import Prompt, apply_prompt
 from ...rle import rle_decode
 from ..settings import Service
@@ -91,10 +91,13 @@ def router(service: Service) -> APIRouter:
     async def segment_everything(session_id: str, body: EverythingRequest) -> JSONResponse:
         """Segment everything on a frame: its automatic masks that no object covers yet
         become new objects; every object's mask on that frame comes back, with the new ids."""
+        session = store.get(session_id)
+        if predictor.backend != "torch":
+            raise Unsupported("segment everything runs the automatic mask generator, which needs the torch backend; "
+                              "this service runs exported ONNX graphs (masklet serve --graphs)")
         from ...inference.everything import EverythingSettings, choose_new
         from ...inference.mask_generator import GeneratorSettings, MaskGenerator, model_thresholds
 
-        session = store.get(session_id)
         session.source.check_index(body.frame)
         iou_default, stability_default = model_thresholds(predictor.model)
         generator = MaskGenerator(predictor.model, GeneratorSettings(

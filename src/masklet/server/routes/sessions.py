@@ -26,7 +26,8 @@ def router(service: Service) -> APIRouter:
     def info() -> dict:
         """The model, its input size and the service's limits."""
         return {
-            "model": service.predictor.model.cfg.name,
+            "model": service.predictor.model_name,
+            "backend": service.predictor.backend,
             "image_size": service.predictor.image_size,
             "limits": {
                 "max_upload_mb": settings.max_upload_mb,

@@ -389,7 +389,11 @@ function updateExports() {
 (async () => {
   try {
     const info = await (await api("GET", "/api/info")).json();
-    $("model").textContent = `model: ${info.model}`;
+    $("model").textContent = `model: ${info.model}${info.backend === "onnx" ? " (ONNX)" : ""}`;
+    if (info.backend !== "torch") {  // the automatic mask generator runs on the torch model only
+      $("everything").disabled = true;
+      $("everything").title = "needs the torch backend (this service runs exported ONNX graphs)";
+    }
     $("path-open").hidden = !info.data_root;
     const path = new URLSearchParams(location.search).get("path");
     if (path && info.data_root) { $("path").value = path; }
