@@ -169,16 +169,22 @@ def load_prompts_file(path: str | os.PathLike) -> list[Prompt]:
     except json.JSONDecodeError as exc:
         raise BadPrompt(f"prompts file {path} is not valid JSON: {exc}") from None
     items = data.get("prompts") if isinstance(data, dict) else data
+    return prompts_from_json(items, path.parent, where=f"prompts file {path}")
+
+
+def prompts_from_json(items: object, base: Path, where: str = "prompts") -> list[Prompt]:
+    """Prompts from the JSON form (a list of {"frame", "obj_id", "points", "labels", "box",
+    "mask"}), mask paths relative to `base`."""
     if not isinstance(items, list):
-        raise BadPrompt(f'prompts file {path}: expected a list of prompts or {{"prompts": [...]}}')
+        raise BadPrompt(f'{where}: expected a list of prompts or {{"prompts": [...]}}')
     prompts = []
     for i, item in enumerate(items):
-        where = f"prompts file {path}, entry {i}"
+        entry = f"{where}, entry {i}"
         if not isinstance(item, dict):
-            raise BadPrompt(f"{where}: expected an object with frame, obj_id, points/labels, box or mask")
+            raise BadPrompt(f"{entry}: expected an object with frame, obj_id, points/labels, box or mask")
         unknown = set(item) - {"frame", "obj_id", "obj", "points", "labels", "box", "mask"}
         if unknown:
-            raise BadPrompt(f"{where}: unknown keys {sorted(unknown)}")
+            raise BadPrompt(f"{entry}: unknown keys {sorted(unknown)}")
         try:
             p = Prompt(frame=int(item.get("frame", 0)), obj_id=int(item.get("obj_id", item.get("obj", 1))))
             pts = item.get("points") or []
@@ -188,10 +194,10 @@ def load_prompts_file(path: str | os.PathLike) -> list[Prompt]:
                 x1, y1, x2, y2 = (float(v) for v in item["box"])
                 p.box = (x1, y1, x2, y2)
         except (TypeError, ValueError):
-            raise BadPrompt(f"{where}: points are [[x, y], ...], labels [1 or 0, ...], box [x1, y1, x2, y2]") from None
+            raise BadPrompt(f"{entry}: points are [[x, y], ...], labels [1 or 0, ...], box [x1, y1, x2, y2]") from None
         if len(p.labels) != len(p.points) or any(v not in (0, 1) for v in p.labels):
-            raise BadPrompt(f"{where}: one label (1 or 0) per point")
+            raise BadPrompt(f"{entry}: one label (1 or 0) per point")
         if item.get("mask") is not None:
-            p.mask = read_mask_png(path.parent / str(item["mask"]), p.obj_id)
+            p.mask = read_mask_png(Path(base) / str(item["mask"]), p.obj_id)
         prompts.append(p)
     return prompts

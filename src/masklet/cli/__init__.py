@@ -108,21 +108,24 @@ def generator_options(f: Callable) -> Callable:
     return f
 
 
-def generator_settings(model, points_per_side: int, points_per_batch: int, pred_iou_thresh: float | None,
-                       stability_score_thresh: float | None, box_nms_thresh: float, crop_n_layers: int, min_region_area: int):
-    """GeneratorSettings from the options of `generator_options` (thresholds left out: the model's own)."""
+def generator_fields(options: dict) -> dict:
+    """GeneratorSettings fields from the options of `generator_options`; thresholds not
+    given are left out (the model's own apply)."""
+    fields = {k: options[k] for k in GENERATOR_KEYS}
+    fields["min_mask_region_area"] = fields.pop("min_region_area")
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def generator_settings(model, **options: object):
+    """GeneratorSettings from the options of `generator_options` over the model's thresholds."""
     from ..inference.mask_generator import GeneratorSettings, model_thresholds
 
     iou_default, stability_default = model_thresholds(model)
-    pred_iou_thresh = iou_default if pred_iou_thresh is None else pred_iou_thresh
-    stability_score_thresh = stability_default if stability_score_thresh is None else stability_score_thresh
-    return GeneratorSettings(points_per_side=points_per_side, points_per_batch=points_per_batch, pred_iou_thresh=pred_iou_thresh,
-                             stability_score_thresh=stability_score_thresh, box_nms_thresh=box_nms_thresh,
-                             crop_n_layers=crop_n_layers, min_mask_region_area=min_region_area)
+    return GeneratorSettings(**{"pred_iou_thresh": iou_default, "stability_score_thresh": stability_default, **generator_fields(options)})
 
 
 GENERATOR_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
                   "crop_n_layers", "min_region_area")
 
 
-from . import evaluate, export_onnx, generate, models, segment, serve, track, train  # noqa: F401  (register the commands)
+from . import batch, evaluate, export_onnx, generate, models, segment, serve, track, train  # noqa: F401  (register the commands)

@@ -20,29 +20,29 @@ from . import main
 @click.option("--image-size", type=int, default=None, help="override the model's input size")
 @click.option("--clicks", is_flag=True, help="also the interactive image protocol: mIoU after 1, 3 and 5 clicks on each "
               "sequence's middle frame")
+@click.option("--ray-address", default=None, metavar="auto|HOST:PORT",
+              help="share the sequences out to the workers of a Ray cluster (the same table and CSV)")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="with Ray: worker actors (default: one per CPU); alone: a local Ray cluster of that many")
 @click.option("-q", "--quiet", is_flag=True)
 def eval_command(dataset: Path, config: str, checkpoint: str | None, baselines: tuple[str, ...], csv_path: Path | None,
-                 save_masks: Path | None, image_size: int | None, clicks: bool, quiet: bool) -> None:
+                 save_masks: Path | None, image_size: int | None, clicks: bool, ray_address: str | None, workers: int | None,
+                 quiet: bool) -> None:
     """Semi-supervised VOS on a DAVIS-layout DATASET: J, F and J&F (and baselines side by side)."""
-    from ..build import build_model
-    from ..checkpoint import EMBEDDED_WEIGHTS
-    from ..eval.vos import comparison_table, copy_first_frame_segmenter, evaluate_vos, sam2_segmenter
-    from ..inference.video_predictor import VideoPredictor
-    from ..presets import canonical_name
+    from ..eval.vos import comparison_table, evaluate_vos, vos_segmenters
 
-    name = canonical_name(config)
-    if checkpoint is None and name not in EMBEDDED_WEIGHTS:
-        raise click.UsageError(f"--checkpoint is needed for {name} (only masklet-nano ships its weights)")
-    overrides = {"image_size": image_size} if image_size else {}
-    predictor = VideoPredictor(build_model(name, checkpoint or name, **overrides), fill_hole_area=0)
-    results = {name: evaluate_vos(dataset, sam2_segmenter(predictor), out_dir=save_masks, progress=not quiet)}
+    predictor, segmenters = vos_segmenters(config, checkpoint, image_size, baselines)
+    if ray_address or workers:
+        from ..batch import evaluate_many
+
+        results = evaluate_many(dataset, config, checkpoint, image_size, baselines, save_masks, ray_address, workers, progress=not quiet)
+    else:
+        results = {label: evaluate_vos(dataset, segmenter, out_dir=save_masks if i == 0 else None, progress=not quiet)
+                   for i, (label, segmenter) in enumerate(segmenters.items())}
+    name = next(iter(results))
     click.echo(results[name].table())
     if csv_path:
         results[name].write_csv(csv_path)
-    for baseline in baselines:
-        segmenter = copy_first_frame_segmenter() if baseline == "copy" else sam2_segmenter(predictor, memory=False)
-        label = "copy first frame" if baseline == "copy" else "without memory"
-        results[label] = evaluate_vos(dataset, segmenter, progress=not quiet)
     if baselines:
         click.echo("")
         click.echo(comparison_table(results))

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
 import click
-import numpy as np
 
-from . import GENERATOR_KEYS, backend_options, generator_options, generator_settings, main, model_options, onnx_graphs
+from . import backend_options, generator_fields, generator_options, main, model_options, onnx_graphs
 
 PREFIX_HELP = "; prefix OBJ@FRAME: for another object or frame, e.g. 2@30:640,400"
 
@@ -55,8 +52,8 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
     """Track objects through VIDEO (an MP4 or a folder of JPEG frames) from prompts on any frames (or --all: everything)."""
     from ..backends import video_predictor
     from ..inference.video_io import open_video
-    from ..masks_io import OutputRefused, check_output
-    from ..prompts import apply_prompt, load_prompts_file, prompts_from_args, split_target
+    from ..masks_io import OutputRefused, check_output, output_folder
+    from ..prompts import load_prompts_file, prompts_from_args, split_target
 
     if output is None and overlay is None and rle is None:
         raise click.UsageError("nothing to write: give -o OUTDIR, --overlay OUT.mp4 and/or --rle OUT.json")
@@ -100,86 +97,24 @@ def track(video: Path, frame: int, obj_id: int, points: tuple[str, ...], boxes: 
     if start is not None and start >= source.num_frames:
         raise click.BadParameter(f"frame {start} out of range: {video} has {source.num_frames} frames", param_hint="--start")
 
-    with source:
+    from ..tracking import EverythingPlan, track_source
+
+    plan = None
+    if everything:
+        plan = EverythingPlan(generator=generator_fields(generator), min_area=min_area, max_objects=max_objects,
+                              reseed_every=reseed, duplicate_iou=reseed_iou)
+
+    def found(t: int, ids: list[int]) -> None:
+        if not quiet:
+            click.echo(f"frame {t}: {len(ids)} new object(s), ids {ids[0]}..{ids[-1]}", err=True)
+
+    direction = "both" if both else "backward" if reverse else "forward"
+    with source, ExitStack() as stack:
         predictor = video_predictor(model_name, checkpoint, device, speed, graphs)
-        with predictor.start(source) as session:
-            results = None
-            if everything:
-                from ..inference.everything import EverythingSettings, track_everything
-                from ..inference.mask_generator import MaskGenerator
-
-                generator_ = MaskGenerator(predictor.model, generator_settings(predictor.model, **{k: generator[k] for k in GENERATOR_KEYS}))
-                chosen = EverythingSettings(min_area=min_area, max_objects=max_objects, duplicate_iou=reseed_iou, reseed_every=reseed)
-
-                def found(t: int, ids: list[int]) -> None:
-                    if not quiet:
-                        click.echo(f"frame {t}: {len(ids)} new object(s), ids {ids[0]}..{ids[-1]}", err=True)
-
-                results = track_everything(predictor, session, generator_, chosen, start=frame, max_frames=max_frames, on_new=found)
-                direction, start = "forward", frame
-            for p in prompts:
-                apply_prompt(predictor, session, p, clear_old_points=False)
-            if not everything:
-                direction = "both" if both else "backward" if reverse else "forward"
-            if start is None:
-                start = max(p.frame for p in prompts) if direction == "backward" else min(p.frame for p in prompts)
-            written = run_tracking(predictor, session, source, direction, start, max_frames, output, overlay, rle, quiet,
-                                   inputs=inputs, force=force, results=results)
-            num_objects = len(session.obj_ids)
+        folder = stack.enter_context(output_folder(output, inputs, force)) if output is not None else None
+        written, num_objects = track_source(predictor, source, prompts, folder, overlay=overlay, rle=rle, direction=direction,
+                                            start=start, max_frames=max_frames, everything=plan, everything_frame=frame,
+                                            quiet=quiet, on_new=found)
     if not quiet:
         outputs = [str(p) for p in (output, overlay, rle) if p is not None]
         click.echo(f"tracked {num_objects} object(s) over {written} frames: wrote {', '.join(outputs)}")
-
-
-def frames_to_visit(num_frames: int, direction: str, start: int, max_frames: int | None) -> int:
-    """How many frames a propagation from `start` yields."""
-    reach = num_frames if max_frames is None else max_frames + 1
-    forward, backward = min(num_frames - start, reach), min(start + 1, reach)
-    return {"forward": forward, "backward": backward, "both": forward + backward - 1}[direction]
-
-
-def run_tracking(predictor, session, source, direction: str, start: int, max_frames: int | None,
-                 output: Path | None, overlay: Path | None, rle: Path | None, quiet: bool,
-                 inputs: tuple | list = (), force: bool = False, results=None) -> int:
-    """Propagate (or consume `results`, frames' masks from elsewhere) and write the outputs;
-    each appears only once complete, never over `inputs`."""
-    from tqdm import tqdm
-
-    from ..atomic import atomic_path
-    from ..errors import NotReady
-    from ..masks_io import label_map, output_folder, save_label_png
-    from ..overlay import VideoWriter
-    from ..overlay import overlay as draw
-    from ..rle import rle_encode
-
-    with ExitStack() as stack:
-        folder = stack.enter_context(output_folder(output, inputs, force)) if output is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        rle_frames = {}
-        total = frames_to_visit(source.num_frames, direction, start, max_frames)
-        bar = tqdm(desc=f"track {direction}", unit="frame", disable=quiet, total=total)
-        if results is None:
-            results = predictor.propagate_directions(session, direction, start, max_frames)
-        for result in results:
-            binary = result.binary()
-            save_label_png(label_map(result.obj_ids, binary), folder / f"{result.frame_idx:05d}.png")
-            if rle is not None:
-                rle_frames[result.frame_idx] = {str(i): rle_encode(m) for i, m in zip(result.obj_ids, binary)}
-            bar.update(1)
-        bar.close()
-        frames = sorted(int(p.stem) for p in folder.glob("*.png"))
-        if not frames:
-            # Nothing tracked (track --all found no object): nothing is written.
-            raise NotReady(f"no object was found on frame {start}: no automatic mask passed the thresholds and --min-area; "
-                           f"lower --pred-iou-thresh, --stability-score-thresh or --min-area")
-        if overlay is not None:
-            from PIL import Image
-
-            with VideoWriter(overlay, fps=source.fps or 30.0) as writer:
-                for t in tqdm(frames, desc="overlay", unit="frame", disable=quiet):
-                    writer.write(draw(source.frame(t), np.asarray(Image.open(folder / f"{t:05d}.png"))))
-        if rle is not None:
-            doc = {"size": [source.height, source.width], "obj_ids": session.obj_ids,
-                   "frames": [{"frame": t, "masks": rle_frames[t]} for t in sorted(rle_frames)]}
-            with atomic_path(rle) as tmp:
-                tmp.write_text(json.dumps(doc))
-    return len(frames)

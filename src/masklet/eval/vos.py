@@ -119,18 +119,48 @@ def evaluate_vos(
     root = Path(root)
     result = VosResult()
     for name in tqdm(sequences or list_sequences(root), desc="sequences", disable=not progress):
-        ann_paths = sorted((root / "Annotations" / name).glob("*.png"))
-        if not ann_paths:
-            raise NotFound(f"no annotations for sequence {name} in {root / 'Annotations' / name}")
-        gt = [read_annotation(p) for p in ann_paths]
-        prompts = first_masks(gt)
-        pred = segmenter(root / "JPEGImages" / name, prompts)
-        if len(pred) != len(gt):
-            raise BadInput(f"{name}: the segmenter returned {len(pred)} frames for {len(gt)} annotations")
-        if out_dir is not None:
-            save_label_maps(Path(out_dir) / name, pred, ann_paths)
-        result.objects += score_sequence(name, pred, gt, sorted(prompts))
+        result.objects += evaluate_sequence(root, name, segmenter, out_dir)
     return result
+
+
+def evaluate_sequence(root: Path, name: str, segmenter: Segmenter, out_dir: str | os.PathLike | None = None) -> list[ObjectScore]:
+    """One sequence: the segmenter prompted with the first masks, its objects scored."""
+    ann_paths = sorted((root / "Annotations" / name).glob("*.png"))
+    if not ann_paths:
+        raise NotFound(f"no annotations for sequence {name} in {root / 'Annotations' / name}")
+    gt = [read_annotation(p) for p in ann_paths]
+    prompts = first_masks(gt)
+    pred = segmenter(root / "JPEGImages" / name, prompts)
+    if len(pred) != len(gt):
+        raise BadInput(f"{name}: the segmenter returned {len(pred)} frames for {len(gt)} annotations")
+    if out_dir is not None:
+        save_label_maps(Path(out_dir) / name, pred, ann_paths)
+    return score_sequence(name, pred, gt, sorted(prompts))
+
+
+def vos_segmenters(config: str, checkpoint: str | None = None, image_size: int | None = None,
+                   baselines: tuple[str, ...] = ()) -> tuple[object, dict[str, Segmenter]]:
+    """The predictor `masklet eval` scores (no hole filling) and its segmenters by label:
+    the model's own name first, then "copy first frame" and/or "without memory"."""
+    from ..build import build_model
+    from ..checkpoint import EMBEDDED_WEIGHTS
+    from ..inference.video_predictor import VideoPredictor
+    from ..presets import canonical_name
+
+    name = canonical_name(config)
+    if checkpoint is None and name not in EMBEDDED_WEIGHTS:
+        raise BadInput(f"--checkpoint is needed for {name} (only masklet-nano ships its weights)")
+    overrides = {"image_size": image_size} if image_size else {}
+    predictor = VideoPredictor(build_model(name, checkpoint or name, **overrides), fill_hole_area=0)
+    segmenters = {name: sam2_segmenter(predictor)}
+    for baseline in baselines:
+        if baseline == "copy":
+            segmenters["copy first frame"] = copy_first_frame_segmenter()
+        elif baseline == "no-memory":
+            segmenters["without memory"] = sam2_segmenter(predictor, memory=False)
+        else:
+            raise BadInput(f"unknown baseline {baseline!r}: copy or no-memory")
+    return predictor, segmenters
 
 
 def save_label_maps(folder: Path, labels: list[np.ndarray], names: list[Path]) -> None:
