@@ -179,3 +179,19 @@ def test_the_command_on_a_folder_of_videos(videos: Path, shared_data: Path, tmp_
     assert_same_as_reference(tmp_path / "out", "dog", videos / "reference")
     summary = json.loads((tmp_path / "out" / SUMMARY).read_text())
     assert [(s["output"], s["status"]) for s in summary] == [("blocks", "failed"), ("dog", "done")]
+
+
+def test_track_everything_in_a_batch_equals_the_cli(ray_cluster, videos: Path, tmp_path: Path) -> None:
+    """--all: the automatic masks of frame 0 become objects, as `masklet track --all` makes them."""
+    (seq,) = sorted((videos / "generated" / "JPEGImages").iterdir())
+    r = masklet_cli("track", str(seq), "--all", "--max-objects", "3", "--max-frames", "2", "-o", str(tmp_path / "reference" / "all"), "-q")
+    assert r.returncode == 0, r.stderr[-2000:]
+    manifest = tmp_path / "all.jsonl"
+    manifest.write_text(json.dumps({"video": str(seq), "output": "all"}) + "\n")
+    settings = TrackSettings(everything=True, max_objects=3, max_frames=2)
+    (result,) = track_many(manifest, tmp_path / "out", settings, workers=1, progress=False)
+    assert (result.status, result.frames) == ("done", 3), result.error
+    for frame in ("00000.png", "00001.png", "00002.png"):
+        ours, theirs = (np.asarray(Image.open(root / "all" / frame)) for root in (tmp_path / "out", tmp_path / "reference"))
+        assert len(np.unique(theirs)) >= 2, "no object found: the comparison would be empty"
+        assert np.array_equal(ours, theirs), frame
