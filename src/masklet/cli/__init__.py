@@ -128,4 +128,4 @@ GENERATOR_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "sta
                   "crop_n_layers", "min_region_area")
 
 
-from . import batch, evaluate, export_onnx, generate, models, segment, serve, track, train  # noqa: F401  (register the commands)
+from . import batch, evaluate, export_onnx, families, generate, models, segment, serve, track, train  # noqa: F401  (register the commands)

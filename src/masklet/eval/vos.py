@@ -35,6 +35,7 @@ class ObjectScore:
     obj_id: int
     j: float
     f: float
+    area: float = float("nan")  # the object's share of the prompted frame
 
     @property
     def jf(self) -> float:
@@ -95,15 +96,34 @@ def comparison_table(results: dict[str, VosResult]) -> str:
     return "\n".join(lines)
 
 
-def score_sequence(name: str, pred: list[np.ndarray], gt: list[np.ndarray], obj_ids: list[int]) -> list[ObjectScore]:
+def score_sequence(name: str, pred: list[np.ndarray], gt: list[np.ndarray], obj_ids: list[int],
+                   areas: dict[int, float] | None = None) -> list[ObjectScore]:
     """Mean J and F of each object over the frames between the first and the last."""
     frames = range(1, len(gt) - 1) if len(gt) > 2 else range(len(gt))
     scores = []
     for obj_id in obj_ids:
         js = [region_similarity(pred[t] == obj_id, gt[t] == obj_id) for t in frames]
         fs = [boundary_accuracy(pred[t] == obj_id, gt[t] == obj_id) for t in frames]
-        scores.append(ObjectScore(name, obj_id, float(np.mean(js)), float(np.mean(fs))))
+        scores.append(ObjectScore(name, obj_id, float(np.mean(js)), float(np.mean(fs)), (areas or {}).get(obj_id, float("nan"))))
     return scores
+
+
+def breakdown_table(results: dict[str, VosResult], group: Callable[[ObjectScore], str], title: str,
+                    order: list[str] | None = None) -> str:
+    """J&F of each method (columns) per group of objects (rows: a family, a size bucket),
+    with the number of objects in each group."""
+    groups = order or sorted({group(o) for r in results.values() for o in r.objects})
+    width = max(12, *(len(m) for m in results))
+    lines = [f"{title:<16} {'objects':>7} " + " ".join(f"{m:>{width}}" for m in results)]
+    for g in groups:
+        cells, count = [], 0
+        for r in results.values():
+            objs = [o for o in r.objects if group(o) == g]
+            count = len(objs)
+            cells.append(f"{np.mean([o.jf for o in objs]):>{width}.3f}" if objs else f"{'':>{width}}")
+        if count:
+            lines.append(f"{g:<16} {count:>7} " + " ".join(cells))
+    return "\n".join(lines)
 
 
 def evaluate_vos(
@@ -135,7 +155,8 @@ def evaluate_sequence(root: Path, name: str, segmenter: Segmenter, out_dir: str 
         raise BadInput(f"{name}: the segmenter returned {len(pred)} frames for {len(gt)} annotations")
     if out_dir is not None:
         save_label_maps(Path(out_dir) / name, pred, ann_paths)
-    return score_sequence(name, pred, gt, sorted(prompts))
+    areas = {obj_id: float(mask.mean()) for obj_id, (_, mask) in prompts.items()}
+    return score_sequence(name, pred, gt, sorted(prompts), areas)
 
 
 def vos_segmenters(config: str, checkpoint: str | None = None, image_size: int | None = None,

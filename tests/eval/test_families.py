@@ -1,0 +1,76 @@
+"""The independent test families: deterministic, other code and photos than training's,
+objects of every size bucket visible on the prompted frame; `masklet eval` on a folder of
+families gives J&F per family and per size beside both baselines."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from masklet.eval.families import FAMILIES, PHOTOS, FamilySpec, make_sequence, size_bucket, write_family
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "masklet"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_family_is_deterministic_and_varied(family: str) -> None:
+    frames, labels = make_sequence(family, 3, FamilySpec(frames=6))
+    again, labels_again = make_sequence(family, 3, FamilySpec(frames=6))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again)) and all(np.array_equal(a, b) for a, b in zip(labels, labels_again))
+    assert frames[0].shape == (360, 640, 3) and labels[0].shape == (360, 640)
+    other, _ = make_sequence(family, 4, FamilySpec(frames=6))
+    assert not np.array_equal(frames[0], other[0])
+    assert not np.array_equal(frames[0], frames[-1]), "nothing moves"
+    areas, speeds = [], []
+    for seed in range(24):
+        _, labs = make_sequence(family, seed, FamilySpec(frames=3))
+        for obj in (int(v) for v in np.unique(labs[0]) if v):
+            areas.append((labs[0] == obj).mean())
+            ys, xs = np.nonzero(labs[0] == obj)
+            ys2, xs2 = np.nonzero(labs[2] == obj)
+            if len(xs2):
+                speeds.append(np.hypot(xs2.mean() - xs.mean(), ys2.mean() - ys.mean()) / 2)
+    assert {size_bucket(a) for a in areas} == {"< 3%", "3-10%", ">= 10%"}
+    inside = [0.005 < a < 0.4 for a in areas]  # the rest: partly hidden on frame 0 (write_family drops those)
+    assert sum(inside) >= 0.8 * len(areas)
+    assert min(speeds) < 5 and max(speeds) > 15, "slow and fast motion"
+
+
+def test_training_never_reads_the_families() -> None:
+    """No module of masklet.data or masklet.train imports masklet.eval (families, photos)."""
+    for folder in ("data", "train"):
+        for path in (SRC / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom):
+                    module = ("." * node.level) + (node.module or "")
+                    assert "eval" not in module and "families" not in module, f"{path} imports {module}"
+            strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+            named = [s for s in strings for p in PHOTOS.glob("*.jpg") if s in (p.stem, p.name) or "eval/photos" in s]
+            assert not named, f"{path} names the families' photos: {named}"
+    family_photos = sorted(PHOTOS.glob("*.jpg"))
+    assert len(family_photos) == 8 and (PHOTOS / "LICENSES.md").is_file()
+    # Nor are they among the training generator's photos.
+    training = {p.read_bytes() for p in (SRC / "data" / "backgrounds").rglob("*") if p.is_file()}
+    assert not [p for p in family_photos if p.read_bytes() in training]
+    assert not {p.stem for p in family_photos} & {p.stem for p in (SRC / "data" / "backgrounds").rglob("*")}
+
+
+def test_eval_on_a_folder_of_families(tmp_path: Path) -> None:
+    for family in FAMILIES:
+        names = write_family(tmp_path / "families" / family, family, 1, FamilySpec(frames=5))
+        assert names and (tmp_path / "families" / family / "Annotations" / names[0] / "00004.png").is_file()
+    r = subprocess.run([sys.executable, "-m", "masklet", "eval", str(tmp_path / "families"), "-q"], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["family", "(J&F)", "objects", "masklet-nano", "copy", "first", "frame", "without", "memory"]
+    assert [line.split()[0] for line in lines[1:3]] == ["cutouts", "shapes"]
+    assert any(line.startswith("object size") for line in lines)
+    values = [float(v) for line in lines[1:3] for v in line.split()[2:]]
+    assert all(0.0 <= v <= 1.0 for v in values) and any(v > 0 for v in values)
+    assert any(line.startswith("copy first frame") for line in lines)
