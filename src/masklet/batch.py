@@ -239,9 +239,6 @@ class TrackWorker:
     def track(self, job: BatchJob, out_dir: str) -> VideoResult:
         return track_video(self.predictor, job, Path(out_dir), self.settings, on_frame=_crash_hook(job))
 
-    def ping(self) -> bool:
-        return True
-
 
 def _limit_threads(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
