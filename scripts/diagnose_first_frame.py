@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from masklet.data.davis import first_masks, list_sequences, read_annotation
 from masklet.eval.families import size_bucket
