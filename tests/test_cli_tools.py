@@ -115,16 +115,16 @@ def test_only_masklet_s_own_errors_exit_2_anything_else_1(tmp_path: Path, short_
     never mistaken for the user's error."""
     from click.testing import CliRunner
 
-    import masklet.cli.track
+    import masklet.build
     from masklet.cli import main
 
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\n(more lines of detail)")
 
-    monkeypatch.setattr(masklet.cli.track, "load_model", out_of_memory)
+    monkeypatch.setattr(masklet.build, "load_model", out_of_memory)  # what the torch backend loads with
     r = CliRunner().invoke(main, ["track", str(short_clip), "--point", "10,10", "-o", str(tmp_path / "x")])
     assert r.exit_code == 1 and "RuntimeError: CUDA out of memory" in r.output and "more lines" not in r.output
-    monkeypatch.setattr(masklet.cli.track, "load_model", lambda *a, **k: (_ for _ in ()).throw(KeyError("internal")))
+    monkeypatch.setattr(masklet.build, "load_model", lambda *a, **k: (_ for _ in ()).throw(KeyError("internal")))
     r = CliRunner().invoke(main, ["track", str(short_clip), "--point", "10,10", "-o", str(tmp_path / "x")])
     assert r.exit_code == 1 and "KeyError" in r.output  # not an unknown-object exit 2
 
