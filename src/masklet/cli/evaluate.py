@@ -34,8 +34,9 @@ def eval_command(dataset: Path, config: str, checkpoint: str | None, baselines: 
     DATASET may also be a folder of such datasets (the test families of `masklet
     test-families`): then J&F per family and per object size, each method side by side."""
     from ..eval.families import SIZE_BUCKETS, size_bucket
-    from ..eval.vos import VosResult, breakdown_table, comparison_table, evaluate_vos, vos_segmenters
+    from ..eval.vos import VosResult, breakdown_table, comparison_table, evaluate_vos, require_weights, vos_segmenters
 
+    require_weights(config, checkpoint)  # said before anything about the dataset
     datasets = family_datasets(dataset)
     if len(datasets) > 1 and not baselines:
         baselines = ("copy", "no-memory")  # a family is judged against both

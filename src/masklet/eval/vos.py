@@ -159,18 +159,25 @@ def evaluate_sequence(root: Path, name: str, segmenter: Segmenter, out_dir: str 
     return score_sequence(name, pred, gt, sorted(prompts), areas)
 
 
-def vos_segmenters(config: str, checkpoint: str | None = None, image_size: int | None = None,
-                   baselines: tuple[str, ...] = ()) -> tuple[object, dict[str, Segmenter]]:
-    """The predictor `masklet eval` scores (no hole filling) and its segmenters by label:
-    the model's own name first, then "copy first frame" and/or "without memory"."""
-    from ..build import build_model
+def require_weights(config: str, checkpoint: str | None) -> str:
+    """The model's canonical name, or BadInput when it needs a checkpoint and has none."""
     from ..checkpoint import EMBEDDED_WEIGHTS
-    from ..inference.video_predictor import VideoPredictor
     from ..presets import canonical_name
 
     name = canonical_name(config)
     if checkpoint is None and name not in EMBEDDED_WEIGHTS:
         raise BadInput(f"--checkpoint is needed for {name} (only masklet-nano ships its weights)")
+    return name
+
+
+def vos_segmenters(config: str, checkpoint: str | None = None, image_size: int | None = None,
+                   baselines: tuple[str, ...] = ()) -> tuple[object, dict[str, Segmenter]]:
+    """The predictor `masklet eval` scores (no hole filling) and its segmenters by label:
+    the model's own name first, then "copy first frame" and/or "without memory"."""
+    from ..build import build_model
+    from ..inference.video_predictor import VideoPredictor
+
+    name = require_weights(config, checkpoint)
     overrides = {"image_size": image_size} if image_size else {}
     predictor = VideoPredictor(build_model(name, checkpoint or name, **overrides), fill_hole_area=0)
     segmenters = {name: sam2_segmenter(predictor)}
