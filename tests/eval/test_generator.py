@@ -77,3 +77,69 @@ def test_the_packaged_backgrounds_generate_what_the_shared_data_does(tmp_path: P
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert len(files) == 6
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+
+
+def test_the_default_variety_is_unchanged_by_the_wide_options(shared_data: Path) -> None:
+    """The wide options draw no random numbers when off, so the first recipe's data stays the same."""
+    from dataclasses import replace
+
+    src = background_sources(shared_data, "train")
+    plain = generate_sequence(5, src, CFG)
+    off = generate_sequence(5, src, replace(CFG, camouflage=0.0, appearance_change=0.0, log_size=False))
+    assert all(np.array_equal(a, b) for a, b in zip(plain[0] + plain[1], off[0] + off[1]))
+    wide = generate_sequence(5, src, replace(CFG, camouflage=1.0, appearance_change=0.3))
+    assert not np.array_equal(plain[0][0], wide[0][0])
+
+
+def test_wide_variety_spans_sizes_and_speeds(shared_data: Path) -> None:
+    from dataclasses import replace
+
+    from masklet.data.generator import WIDE
+
+    src = background_sources(shared_data, "train")
+    cfg = replace(WIDE, width=320, height=192, num_frames=3, max_distractors=0)
+    areas, speeds = [], []
+    for seed in range(30):
+        _, labels = generate_sequence(seed, src, cfg)
+        for k in sorted(set(np.unique(labels[0])) - {0}):
+            areas.append((labels[0] == k).mean())
+            a, b = np.argwhere(labels[0] == k), np.argwhere(labels[1] == k)
+            if len(b) and areas[-1] > 0.005:
+                speeds.append(np.linalg.norm(b.mean(0) - a.mean(0)) / 192)
+    assert min(areas) < 0.01 and max(areas) > 0.2, (min(areas), max(areas))
+    assert min(speeds) < 0.01 and max(speeds) > 0.06, (min(speeds), max(speeds))
+
+
+def test_camouflaged_objects_are_cut_from_their_background(shared_data: Path) -> None:
+    """With camouflage on, photo cut-outs come from the photo the object moves over."""
+    from dataclasses import replace
+
+    from masklet.data.generator import _Sprite
+
+    photos = [Image.open(p).convert("RGB") for p in background_sources(shared_data, "train")]
+    background = Image.new("RGB", (600, 400), (1, 2, 3))  # a colour no photo or texture has everywhere
+
+    def from_background(camouflage: float) -> int:
+        rng = np.random.default_rng(0)
+        sprites = [_Sprite(rng, photos, replace(CFG, camouflage=camouflage), background=background) for _ in range(20)]
+        return sum(bool((s.rgb == (1, 2, 3)).all()) for s in sprites)
+
+    assert from_background(0.0) == 0
+    assert from_background(1.0) >= 5  # the photo cut-outs (about half; the rest are textures)
+
+
+def test_extra_backgrounds_folder(shared_data: Path, tmp_path: Path) -> None:
+    import pytest
+
+    from masklet.data.generator import photos_in
+    from masklet.errors import NotFound
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (400, 300), (250, 10, 10)).save(photos / "red.jpg")
+    (photos / "notes.txt").write_text("not a photo")
+    assert photos_in(photos) == [photos / "red.jpg"]
+    with pytest.raises(NotFound, match="no photos"):
+        photos_in(tmp_path)  # only a folder in it
+    write_dataset(tmp_path / "out", "train", 2, shared_data, CFG, extra_backgrounds=photos)
+    assert len(list((tmp_path / "out" / "JPEGImages").iterdir())) == 2

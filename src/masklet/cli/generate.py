@@ -23,9 +23,16 @@ from . import main
 @click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="real photos (images/*.jpg) and frames (videos/bedroom/*.jpg) for backgrounds and cut-outs "
                    "(default: the ones packaged with masklet, the same files as the shared data's)")
-def generate(out: Path, split: str, num_sequences: int, first: int, frames: int, size: str, objects: str, distractors: int, data_root: Path) -> None:
+@click.option("--backgrounds", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="a folder of further photos for backgrounds and cut-outs (scripts/fetch_backgrounds.py writes one)")
+@click.option("--wide", is_flag=True,
+              help="wider variety: objects of ~1-30% of the frame, slow to fast, camouflaged ones, changing light")
+def generate(out: Path, split: str, num_sequences: int, first: int, frames: int, size: str, objects: str, distractors: int, data_root: Path,
+             backgrounds: Path | None, wide: bool) -> None:
     """Write procedurally generated videos with exact masks in the DAVIS layout."""
-    from ..data.generator import BACKGROUNDS, GeneratorConfig, write_dataset
+    from dataclasses import replace
+
+    from ..data.generator import BACKGROUNDS, WIDE, GeneratorConfig, write_dataset
 
     try:
         width, height = (int(v) for v in size.lower().split("x"))
@@ -37,6 +44,7 @@ def generate(out: Path, split: str, num_sequences: int, first: int, frames: int,
             raise ValueError
     except ValueError:
         raise click.BadParameter(f"expected MIN-MAX with 1 <= MIN <= MAX, such as 2-4, got {objects!r}", param_hint="--objects") from None
-    cfg = GeneratorConfig(width=width, height=height, num_frames=frames, min_objects=low, max_objects=high, max_distractors=distractors)
-    write_dataset(out, split, num_sequences, data_root or BACKGROUNDS, cfg, first=first)
+    cfg = replace(WIDE if wide else GeneratorConfig(), width=width, height=height, num_frames=frames, min_objects=low, max_objects=high,
+                  max_distractors=distractors)
+    write_dataset(out, split, num_sequences, data_root or BACKGROUNDS, cfg, first=first, extra_backgrounds=backgrounds)
     click.echo(f"wrote {num_sequences} {split} sequences to {out}")

@@ -11,6 +11,7 @@ disjoint ranges.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -37,6 +38,22 @@ class GeneratorConfig:
     min_objects: int = 1
     max_objects: int = 3
     max_distractors: int = 1
+    # An object's side as a fraction of the frame's shorter side, drawn uniformly, or
+    # log-uniformly (as many small objects as large ones) when log_size is set.
+    object_size: tuple[float, float] = (0.3, 0.55)
+    log_size: bool = False
+    # Speed in percent of the frame's shorter side per frame.
+    speed: tuple[float, float] = (1.0, 4.0)
+    # Share of photo cut-outs taken from the very photo they move over (camouflage).
+    camouflage: float = 0.0
+    # Each object's brightness drifts by up to this fraction over the sequence, and the
+    # whole frame's by half as much (light changes; 0: constant appearance).
+    appearance_change: float = 0.0
+
+
+# The wider variety masklet-nano's second recipe trains on: objects of ~1% to ~30% of the
+# frame, slow to fast, camouflaged ones, changing light (issue 22).
+WIDE = GeneratorConfig(object_size=(0.15, 1.0), log_size=True, speed=(0.5, 10.0), camouflage=0.3, appearance_change=0.3)
 
 
 def background_sources(data_root: str | os.PathLike, split: str) -> list[Path]:
@@ -53,20 +70,40 @@ def background_sources(data_root: str | os.PathLike, split: str) -> list[Path]:
     return photos[1:] + [p for p in frames if int(p.stem) >= 100]
 
 
+def photos_in(folder: str | os.PathLike) -> list[Path]:
+    """The photos (*.jpg, *.jpeg, *.png) of a folder, sorted; at least one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotFound(f"no folder {folder}: give a folder of photos (scripts/fetch_backgrounds.py writes one)")
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not photos:
+        raise NotFound(f"no photos (*.jpg, *.jpeg, *.png) in {folder}")
+    return photos
+
+
 class _Sprite:
     """An object's appearance (RGB + mask) and its motion over time."""
 
-    def __init__(self, rng: np.random.Generator, sources: list[Image.Image], cfg: GeneratorConfig, appearance=None) -> None:
-        size = int(rng.uniform(0.3, 0.55) * min(cfg.width, cfg.height))
+    def __init__(
+        self, rng: np.random.Generator, sources: list[Image.Image], cfg: GeneratorConfig, appearance=None, background: Image.Image | None = None
+    ) -> None:
+        low, high = cfg.object_size
+        u = rng.random()
+        size = int((low * (high / low) ** u if cfg.log_size else low + (high - low) * u) * min(cfg.width, cfg.height))
+        size = max(size, 8)
+        if appearance is None and background is not None and cfg.camouflage > 0 and rng.random() < cfg.camouflage:
+            sources = [background]  # cut from the photo it moves over
         self.rgb, self.mask = appearance or _appearance(rng, sources, size)
         # Smooth motion: position, velocity and a gentle curve; rotation and scale drift.
         self.p0 = rng.uniform([-0.1, 0.1], [1.1, 0.9]) * [cfg.width, cfg.height]
-        speed = rng.uniform(1.0, 4.0) * min(cfg.width, cfg.height) / 100
+        speed = rng.uniform(*cfg.speed) * min(cfg.width, cfg.height) / 100
         angle = rng.uniform(0, 2 * math.pi)
         self.v = speed * np.array([math.cos(angle), math.sin(angle)])
         self.a = rng.normal(0, 0.05, 2) * speed
         self.rot0, self.rot_v = rng.uniform(-30, 30), rng.uniform(-3, 3)
         self.s0, self.s_v = rng.uniform(0.8, 1.2), rng.uniform(-0.02, 0.02)
+        # Brightness at the end of the sequence relative to the start (1: unchanged).
+        self.gain = rng.uniform(1 - cfg.appearance_change, 1 + cfg.appearance_change) if cfg.appearance_change > 0 else 1.0
 
     def pose(self, t: int) -> tuple[np.ndarray, float, float]:
         centre = self.p0 + self.v * t + 0.5 * self.a * t * t
@@ -83,7 +120,14 @@ class _Sprite:
         coeffs = (cos, sin, w / 2 - cos * cx - sin * cy, -sin, cos, h / 2 + sin * cx - cos * cy)
         rgb = Image.fromarray(self.rgb).transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
         mask = Image.fromarray(self.mask.astype(np.uint8) * 255).transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.NEAREST)
-        return np.asarray(rgb), np.asarray(mask) > 127
+        rgb = np.asarray(rgb)
+        if self.gain != 1.0:
+            rgb = _brighten(rgb, 1 + (self.gain - 1) * t / 15)  # the drift spans 16 frames
+        return rgb, np.asarray(mask) > 127
+
+
+def _brighten(rgb: np.ndarray, factor: float) -> np.ndarray:
+    return (rgb.astype(np.float32) * factor).clip(0, 255).astype(np.uint8)
 
 
 def _appearance(rng: np.random.Generator, sources: list[Image.Image], size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +145,7 @@ def _appearance(rng: np.random.Generator, sources: list[Image.Image], size: int)
     if rng.random() < 0.5:
         # A cut-out of a real photo region.
         src = sources[int(rng.integers(len(sources)))]
-        x, y = rng.integers(0, src.width - size), rng.integers(0, src.height - size)
+        x, y = rng.integers(0, max(src.width - size, 1)), rng.integers(0, max(src.height - size, 1))
         rgb = np.asarray(src.crop((x, y, x + size, y + size)))
     else:
         # A texture: stripes or checks in two random colours, with noise.
@@ -114,16 +158,23 @@ def _appearance(rng: np.random.Generator, sources: list[Image.Image], size: int)
     return rgb, mask
 
 
+@functools.lru_cache(maxsize=128)
+def _open(path: Path) -> Image.Image:
+    # Decoded once per process: every sequence draws from all the sources.
+    return Image.open(path).convert("RGB")
+
+
 def generate_sequence(seed: int, sources: list[Path], cfg: GeneratorConfig = GeneratorConfig()) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Frames (H, W, 3) uint8 and label maps (H, W) uint8 (object k = k) of one sequence."""
     rng = np.random.default_rng(seed)
-    images = [Image.open(p).convert("RGB") for p in sources]
+    images = [_open(p) for p in sources]
     bg = images[int(rng.integers(len(images)))]
     # The camera: a crop window that pans and zooms smoothly over the background.
     zoom0, zoom1 = rng.uniform(0.5, 0.9, 2)
     x0, y0 = rng.uniform(0, 1, 2)
     x1, y1 = np.clip([x0, y0] + rng.normal(0, 0.2, 2), 0, 1)
-    objects = [_Sprite(rng, images, cfg) for _ in range(int(rng.integers(cfg.min_objects, cfg.max_objects + 1)))]
+    objects = [_Sprite(rng, images, cfg, background=bg) for _ in range(int(rng.integers(cfg.min_objects, cfg.max_objects + 1)))]
+    light = rng.uniform(1 - cfg.appearance_change / 2, 1 + cfg.appearance_change / 2) if cfg.appearance_change > 0 else 1.0
     distractors = [
         _Sprite(rng, images, cfg, appearance=(objects[i].rgb, objects[i].mask))
         for i in rng.integers(0, len(objects), int(rng.integers(0, cfg.max_distractors + 1)))
@@ -145,6 +196,8 @@ def generate_sequence(seed: int, sources: list[Path], cfg: GeneratorConfig = Gen
             rgb, mask = sprite.render(t, (cfg.width, cfg.height))
             frame[mask] = rgb[mask]
             label[mask] = obj_id  # a distractor (id 0) erases what it covers
+        if light != 1.0:
+            frame = _brighten(frame, 1 + (light - 1) * f)
         frames.append(frame)
         labels.append(label)
     return frames, labels
@@ -157,8 +210,12 @@ def write_dataset(
     data_root: str | os.PathLike,
     cfg: GeneratorConfig = GeneratorConfig(),
     first: int = 0,
+    extra_backgrounds: str | os.PathLike | None = None,
 ) -> Path:
     """Write sequences first .. first+num_sequences-1 of a split in the DAVIS layout under `out`.
+
+    `extra_backgrounds`: a folder of further photos (*.jpg, *.png) for backgrounds and
+    cut-outs, beside the split's own.
 
     A sequence depends only on its split and index, so several processes may each write a
     range of one dataset into the same folder.
@@ -169,6 +226,8 @@ def write_dataset(
         raise BadInput(f"first must be 0 or more, got {first}")
     out = Path(out)
     sources = background_sources(data_root, split)
+    if extra_backgrounds is not None:
+        sources += photos_in(extra_backgrounds)
     for i in range(first, first + num_sequences):
         seed = SPLIT_SEED_BASE[split] + i
         name = f"{split}_{seed:07d}"
