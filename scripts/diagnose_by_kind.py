@@ -3,7 +3,7 @@
 The generator is a pure function of the seed, so each object's kind is found by generating
 its sequence again with a spy on the sources it cuts from. For every object visible on
 frame 0: the IoU on frame 1 when tracked from its frame-0 mask (memory), and when clicked
-once on frame 1 at the truth pixel nearest its centroid (no memory).
+once on frame 1 at the truth's deepest pixel, as the click protocol puts a first click (no memory).
 
     .venv/bin/python scripts/diagnose_by_kind.py DATASET [--model masklet-nano] [--checkpoint ...] [-n 40] [--wide]
 """
@@ -21,6 +21,7 @@ import torch
 
 from masklet.data import generator
 from masklet.data.davis import first_masks, list_sequences, read_annotation
+from masklet.eval.interactive import region_centre
 from masklet.eval.vos import vos_segmenters
 
 
@@ -78,10 +79,8 @@ def main() -> int:
                 frames = predictor.propagate(session, start_frame_idx=0, max_frame_num_to_track=1)
                 next(frames)
                 tracked = next(frames).binary()[0]
-            ys, xs = np.nonzero(truth)
-            i = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
             with predictor.start(args.root / "JPEGImages" / name) as session, torch.inference_mode():
-                out = predictor.add_points(session, 1, obj_id, np.array([[xs[i], ys[i]]], np.float32), np.array([1], np.int32))
+                out = predictor.add_points(session, 1, obj_id, np.array([region_centre(truth)], np.float32), np.array([1], np.int32))
                 clicked = (out.masks[0, 0] > 0).numpy()
             rows[kinds[obj_id - 1]].append((iou(tracked, truth), iou(clicked, truth)))
     print("| object kind | objects | frame 1 IoU, tracked (mean) | median | frame 1 IoU, one click (mean) |")

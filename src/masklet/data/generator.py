@@ -104,6 +104,7 @@ class _Sprite:
         self.s0, self.s_v = rng.uniform(0.8, 1.2), rng.uniform(-0.02, 0.02)
         # Brightness at the end of the sequence relative to the start (1: unchanged).
         self.gain = rng.uniform(1 - cfg.appearance_change, 1 + cfg.appearance_change) if cfg.appearance_change > 0 else 1.0
+        self.last_frame = max(cfg.num_frames - 1, 1)
 
     def pose(self, t: int) -> tuple[np.ndarray, float, float]:
         centre = self.p0 + self.v * t + 0.5 * self.a * t * t
@@ -122,7 +123,7 @@ class _Sprite:
         mask = Image.fromarray(self.mask.astype(np.uint8) * 255).transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.NEAREST)
         rgb = np.asarray(rgb)
         if self.gain != 1.0:
-            rgb = _brighten(rgb, 1 + (self.gain - 1) * t / 15)  # the drift spans 16 frames
+            rgb = _brighten(rgb, 1 + (self.gain - 1) * t / self.last_frame)  # as the frame's light drifts
         return rgb, np.asarray(mask) > 127
 
 
