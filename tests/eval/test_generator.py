@@ -143,3 +143,26 @@ def test_extra_backgrounds_folder(shared_data: Path, tmp_path: Path) -> None:
         photos_in(tmp_path)  # only a folder in it
     write_dataset(tmp_path / "out", "train", 2, shared_data, CFG, extra_backgrounds=photos)
     assert len(list((tmp_path / "out" / "JPEGImages").iterdir())) == 2
+
+
+def test_cutout_share(shared_data: Path) -> None:
+    """`cutouts` sets the share of photo cut-outs among objects; the default keeps the old draws."""
+    from dataclasses import replace
+
+    from masklet.data.generator import _Sprite
+
+    photos = [Image.open(p).convert("RGB") for p in background_sources(shared_data, "train")]
+    background = Image.new("RGB", (600, 400), (1, 2, 3))
+
+    def cut_from_background(cutouts: float) -> int:
+        rng = np.random.default_rng(1)
+        cfg = replace(CFG, camouflage=1.0, cutouts=cutouts)
+        sprites = [_Sprite(rng, photos, cfg, background=background) for _ in range(40)]
+        return sum(bool((s.rgb == (1, 2, 3)).all()) for s in sprites)
+
+    assert cut_from_background(0.0) == 0
+    assert cut_from_background(1.0) == 40
+    assert 8 <= cut_from_background(0.5) <= 32
+    src = background_sources(shared_data, "train")
+    plain, same = generate_sequence(7, src, CFG), generate_sequence(7, src, replace(CFG, cutouts=0.5))
+    assert all(np.array_equal(a, b) for a, b in zip(plain[0], same[0]))

@@ -27,8 +27,10 @@ from . import main
               help="a folder of further photos for backgrounds and cut-outs (scripts/fetch_backgrounds.py writes one)")
 @click.option("--wide", is_flag=True,
               help="wider variety: objects of ~1-30% of the frame, slow to fast, camouflaged ones, changing light")
+@click.option("--cutouts", type=click.FloatRange(0, 1), default=None,
+              help="share of objects cut out of photos, the rest textures (default: 0.5)")
 def generate(out: Path, split: str, num_sequences: int, first: int, frames: int, size: str, objects: str, distractors: int, data_root: Path,
-             backgrounds: Path | None, wide: bool) -> None:
+             backgrounds: Path | None, wide: bool, cutouts: float | None) -> None:
     """Write procedurally generated videos with exact masks in the DAVIS layout."""
     from dataclasses import replace
 
@@ -46,5 +48,7 @@ def generate(out: Path, split: str, num_sequences: int, first: int, frames: int,
         raise click.BadParameter(f"expected MIN-MAX with 1 <= MIN <= MAX, such as 2-4, got {objects!r}", param_hint="--objects") from None
     cfg = replace(WIDE if wide else GeneratorConfig(), width=width, height=height, num_frames=frames, min_objects=low, max_objects=high,
                   max_distractors=distractors)
+    if cutouts is not None:
+        cfg = replace(cfg, cutouts=cutouts)
     write_dataset(out, split, num_sequences, data_root or BACKGROUNDS, cfg, first=first, extra_backgrounds=backgrounds)
     click.echo(f"wrote {num_sequences} {split} sequences to {out}")

@@ -49,6 +49,9 @@ class GeneratorConfig:
     # Each object's brightness drifts by up to this fraction over the sequence, and the
     # whole frame's by half as much (light changes; 0: constant appearance).
     appearance_change: float = 0.0
+    # Share of objects that are photo cut-outs; the rest are textures, which no photo
+    # background resembles (a shortcut the memory can learn instead of the object).
+    cutouts: float = 0.5
 
 
 # The wider variety masklet-nano's second recipe trains on: objects of ~1% to ~30% of the
@@ -93,7 +96,7 @@ class _Sprite:
         size = max(size, 8)
         if appearance is None and background is not None and cfg.camouflage > 0 and rng.random() < cfg.camouflage:
             sources = [background]  # cut from the photo it moves over
-        self.rgb, self.mask = appearance or _appearance(rng, sources, size)
+        self.rgb, self.mask = appearance or _appearance(rng, sources, size, cfg.cutouts)
         # Smooth motion: position, velocity and a gentle curve; rotation and scale drift.
         self.p0 = rng.uniform([-0.1, 0.1], [1.1, 0.9]) * [cfg.width, cfg.height]
         speed = rng.uniform(*cfg.speed) * min(cfg.width, cfg.height) / 100
@@ -131,7 +134,7 @@ def _brighten(rgb: np.ndarray, factor: float) -> np.ndarray:
     return (rgb.astype(np.float32) * factor).clip(0, 255).astype(np.uint8)
 
 
-def _appearance(rng: np.random.Generator, sources: list[Image.Image], size: int) -> tuple[np.ndarray, np.ndarray]:
+def _appearance(rng: np.random.Generator, sources: list[Image.Image], size: int, cutouts: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     mask_img = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask_img)
     kind = rng.integers(0, 3)
@@ -143,7 +146,7 @@ def _appearance(rng: np.random.Generator, sources: list[Image.Image], size: int)
         angles = np.sort(rng.uniform(0, 2 * math.pi, n)) if kind == 1 else np.linspace(0, 2 * math.pi, n, endpoint=False)
         draw.polygon([(size / 2 + r * math.cos(a), size / 2 + r * math.sin(a)) for r, a in zip(radii, angles)], fill=255)
     mask = np.asarray(mask_img) > 0
-    if rng.random() < 0.5:
+    if rng.random() < cutouts:
         # A cut-out of a real photo region.
         src = sources[int(rng.integers(len(sources)))]
         x, y = rng.integers(0, max(src.width - size, 1)), rng.integers(0, max(src.height - size, 1))
