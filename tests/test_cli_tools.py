@@ -168,3 +168,10 @@ def test_generate_object_counts(tmp_path: Path, shared_data: Path) -> None:
         assert ids <= {0, 1, 2, 3} and 3 in ids
     r = masklet("generate", str(tmp_path / "e"), "--objects", "3-1")
     assert r.returncode == 2 and "MIN-MAX" in r.stderr
+    # Clutter is drawn into the frames but never labelled.
+    r = masklet("generate", str(tmp_path / "c"), "-n", "2", "--frames", "3", "--size", "96x64", "--objects", "1-1",
+                "--distractors", "0", "--clutter", "4", "--data-root", str(shared_data))
+    assert r.returncode == 0, r.stderr
+    for seq in sorted((tmp_path / "c" / "Annotations").iterdir()):
+        assert set().union(*(np.unique(np.asarray(Image.open(p))) for p in seq.glob("*.png"))) <= {0, 1}
+    assert masklet("generate", str(tmp_path / "f"), "--clutter", "-1").returncode == 2

@@ -166,3 +166,20 @@ def test_cutout_share(shared_data: Path) -> None:
     src = background_sources(shared_data, "train")
     plain, same = generate_sequence(7, src, CFG), generate_sequence(7, src, replace(CFG, cutouts=0.5))
     assert all(np.array_equal(a, b) for a, b in zip(plain[0], same[0]))
+
+
+def test_clutter_is_unannotated_and_keeps_default_draws(shared_data: Path) -> None:
+    """Clutter changes pixels but never the labels' object ids; without it the draws are unchanged."""
+    from dataclasses import replace
+
+    src = background_sources(shared_data, "train")
+    plain = generate_sequence(11, src, CFG)
+    assert all(np.array_equal(a, b) for a, b in zip(plain[0], generate_sequence(11, src, replace(CFG, max_clutter=0))[0]))
+    changed = 0
+    for seed in range(11, 17):
+        frames, labels = generate_sequence(seed, src, CFG)
+        cluttered, cluttered_labels = generate_sequence(seed, src, replace(CFG, max_clutter=4))
+        ids = set(np.unique(np.stack(labels)).tolist())
+        assert set(np.unique(np.stack(cluttered_labels)).tolist()) <= ids  # no new object ids
+        changed += not all(np.array_equal(a, b) for a, b in zip(frames, cluttered))
+    assert changed >= 3  # clutter (0-4 of it per sequence) shows on most sequences

@@ -29,8 +29,10 @@ from . import main
               help="wider variety: objects of ~1-30% of the frame, slow to fast, camouflaged ones, changing light")
 @click.option("--cutouts", type=click.FloatRange(0, 1), default=None,
               help="share of objects cut out of photos, the rest textures (default: 0.5)")
+@click.option("--clutter", type=click.IntRange(min=0), default=0, show_default=True,
+              help="at most this many unannotated objects of their own appearance (textures and cut-outs) per sequence")
 def generate(out: Path, split: str, num_sequences: int, first: int, frames: int, size: str, objects: str, distractors: int, data_root: Path,
-             backgrounds: Path | None, wide: bool, cutouts: float | None) -> None:
+             backgrounds: Path | None, wide: bool, cutouts: float | None, clutter: int) -> None:
     """Write procedurally generated videos with exact masks in the DAVIS layout."""
     from dataclasses import replace
 
@@ -47,7 +49,7 @@ def generate(out: Path, split: str, num_sequences: int, first: int, frames: int,
     except ValueError:
         raise click.BadParameter(f"expected MIN-MAX with 1 <= MIN <= MAX, such as 2-4, got {objects!r}", param_hint="--objects") from None
     cfg = replace(WIDE if wide else GeneratorConfig(), width=width, height=height, num_frames=frames, min_objects=low, max_objects=high,
-                  max_distractors=distractors)
+                  max_distractors=distractors, max_clutter=clutter)
     if cutouts is not None:
         cfg = replace(cfg, cutouts=cutouts)
     write_dataset(out, split, num_sequences, data_root or BACKGROUNDS, cfg, first=first, extra_backgrounds=backgrounds)

@@ -4,7 +4,7 @@ Several objects (textured shapes, and cut-outs of real photo regions) move with 
 affine motion (translation, rotation, scale) over a real background (a crop of a shared
 photo or video frame) that itself pans and zooms. Objects occlude each other, leave and
 re-enter the frame; look-alike distractors (unannotated copies of an object's
-appearance) move among them. Everything is a pure function of the seed; the training and
+appearance) and, when asked for, clutter (unannotated objects of their own) move among them. Everything is a pure function of the seed; the training and
 held-out splits draw their backgrounds from disjoint sources and their seeds from
 disjoint ranges.
 """
@@ -52,6 +52,9 @@ class GeneratorConfig:
     # Share of objects that are photo cut-outs; the rest are textures, which no photo
     # background resembles (a shortcut the memory can learn instead of the object).
     cutouts: float = 0.5
+    # At most this many unannotated objects of their own appearance (textures and cut-outs
+    # alike), so that a texture on a frame is not by itself a sign of the prompted object.
+    max_clutter: int = 0
 
 
 # The wider variety masklet-nano's second recipe trains on: objects of ~1% to ~30% of the
@@ -183,7 +186,9 @@ def generate_sequence(seed: int, sources: list[Path], cfg: GeneratorConfig = Gen
         _Sprite(rng, images, cfg, appearance=(objects[i].rgb, objects[i].mask))
         for i in rng.integers(0, len(objects), int(rng.integers(0, cfg.max_distractors + 1)))
     ]
-    layers = [(k + 1, s) for k, s in enumerate(objects)] + [(0, s) for s in distractors]
+    # Drawn only when asked for, so that sequences without clutter keep their draws.
+    clutter = [_Sprite(rng, images, cfg) for _ in range(int(rng.integers(0, cfg.max_clutter + 1)))] if cfg.max_clutter else []
+    layers = [(k + 1, s) for k, s in enumerate(objects)] + [(0, s) for s in distractors + clutter]
     order = rng.permutation(len(layers))  # depth order: later layers occlude earlier ones
     frames, labels = [], []
     for t in range(cfg.num_frames):
