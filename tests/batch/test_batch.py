@@ -165,20 +165,25 @@ def test_eval_sharded_on_ray_equals_the_single_process_table(tmp_path: Path) -> 
 
 
 def test_the_command_on_a_folder_of_videos(videos: Path, shared_data: Path, tmp_path: Path) -> None:
-    """`masklet batch FOLDER`: prompts beside each video; one without is reported, the other done."""
+    """`masklet batch FOLDER`: prompts beside each video (an MP4 or a folder of frames); one
+    without is reported, the others done."""
     clips = tmp_path / "clips"
     clips.mkdir()
     (clips / "dog.mp4").symlink_to(shared_data / "videos" / "01_dog.mp4")
-    (clips / "dog.json").write_text(json.dumps([{"frame": 0, "obj_id": 1, "points": [[600, 450]]},
-                                                {"frame": 3, "obj_id": 2, "box": [100, 100, 500, 600]}]))
+    (clips / "dog.json").write_text((videos / "dog.prompts.json").read_text())
+    (clips / "bedroom").symlink_to(shared_data / "videos" / "bedroom")
+    (clips / "bedroom.json").write_text((videos / "bedroom.prompts.json").read_text())
     (clips / "blocks.mp4").symlink_to(shared_data / "videos" / "03_blocks.mp4")
+    # Two videos to track, so each of the 2 workers runs one thread, as the references did
+    # (a lone video gets a worker with every core, and other float sums).
     r = masklet_cli("batch", str(clips), "-o", str(tmp_path / "out"), "--workers", "2", "--max-frames", "6", "--rle", "-q")
     assert r.returncode == 1, r.stderr[-2000:]
     assert "failed: blocks" in r.stderr and "no prompts file blocks.json" in r.stderr
-    assert "2 videos: 1 done, 0 skipped (complete), 1 failed" in r.stdout
-    assert_same_as_reference(tmp_path / "out", "dog", videos / "reference")
+    assert "3 videos: 2 done, 0 skipped (complete), 1 failed" in r.stdout
+    for name in ("dog", "bedroom"):
+        assert_same_as_reference(tmp_path / "out", name, videos / "reference")
     summary = json.loads((tmp_path / "out" / SUMMARY).read_text())
-    assert [(s["output"], s["status"]) for s in summary] == [("blocks", "failed"), ("dog", "done")]
+    assert sorted((s["output"], s["status"]) for s in summary) == [("bedroom", "done"), ("blocks", "failed"), ("dog", "done")]
 
 
 def test_track_everything_in_a_batch_equals_the_cli(ray_cluster, videos: Path, tmp_path: Path) -> None:
