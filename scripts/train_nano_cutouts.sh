@@ -16,12 +16,10 @@ masklet test-families "$WORK/families" &
 for job in $(jobs -p); do wait "$job"; done  # each one's failure stops the script
 # Stage 7: the trunk at lr 5e-5 (its neck frozen: stage 3's rescale made those weights too
 # small for Adam's steps), everything else at 4e-4, mask- and click-prompted first frames.
-masklet train "$WORK/clut" "$WORK/stage7" --model masklet-nano --init "$WEIGHTS" \
-    --image-encoder-lr 5e-5 --freeze image_encoder.neck --steps 500 --batch-size 8 --lr 4e-4 --warmup 30 \
-    --clip-len 4 --multi-object 0.5 --mask-prompt 0.5 --box-prompt 0.25 --refine-clicks 1 --seed 42
+RECIPE=(--model masklet-nano --image-encoder-lr 5e-5 --freeze image_encoder.neck --batch-size 8 --lr 4e-4
+        --clip-len 4 --multi-object 0.5 --mask-prompt 0.5 --box-prompt 0.25 --refine-clicks 1)
+masklet train "$WORK/clut" "$WORK/stage7" "${RECIPE[@]}" --init "$WEIGHTS" --steps 500 --warmup 30 --seed 42
 # Stage 8: the same, on from there with a fresh schedule.
-masklet train "$WORK/clut" "$WORK/stage8" --model masklet-nano --init "$WORK/stage7/last.pt" \
-    --image-encoder-lr 5e-5 --freeze image_encoder.neck --steps 600 --batch-size 8 --lr 4e-4 --warmup 10 \
-    --clip-len 4 --multi-object 0.5 --mask-prompt 0.5 --box-prompt 0.25 --refine-clicks 1 --seed 43
+masklet train "$WORK/clut" "$WORK/stage8" "${RECIPE[@]}" --init "$WORK/stage7/last.pt" --steps 600 --warmup 10 --seed 43
 masklet eval "$WORK/families" --checkpoint "$WORK/stage8/last.pt" --baseline copy --baseline no-memory -q
 masklet eval "$WORK/val" --checkpoint "$WORK/stage8/last.pt" --baseline copy --clicks -q

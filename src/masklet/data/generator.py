@@ -4,9 +4,9 @@ Several objects (textured shapes, and cut-outs of real photo regions) move with 
 affine motion (translation, rotation, scale) over a real background (a crop of a shared
 photo or video frame) that itself pans and zooms. Objects occlude each other, leave and
 re-enter the frame; look-alike distractors (unannotated copies of an object's
-appearance) and, when asked for, clutter (unannotated objects of their own) move among them. Everything is a pure function of the seed; the training and
-held-out splits draw their backgrounds from disjoint sources and their seeds from
-disjoint ranges.
+appearance) and, when asked for, clutter (unannotated objects of their own) move among
+them. Everything is a pure function of the seed; the training and held-out splits draw
+their backgrounds from disjoint sources and their seeds from disjoint ranges.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class GeneratorConfig:
     # whole frame's by half as much (light changes; 0: constant appearance).
     appearance_change: float = 0.0
     # Share of objects that are photo cut-outs; the rest are textures, which no photo
-    # background resembles (a shortcut the memory can learn instead of the object).
+    # background resembles, so they are far easier to track than cut-outs.
     cutouts: float = 0.5
     # At most this many unannotated objects of their own appearance (textures and cut-outs
     # alike), so that a texture on a frame is not by itself a sign of the prompted object.
