@@ -233,7 +233,7 @@ def test_batches_with_frozen_decoder(tiny_set: Path, tmp_path: Path) -> None:
 
 def test_image_encoder_learns_at_its_own_rate(tiny_set: Path, tmp_path: Path) -> None:
     """--image-encoder-lr moves the trunk by far less than the rest; a dotted --freeze
-    (image_encoder.neck) keeps just that part."""
+    (image_encoder.neck, or one parameter: the trunk's position embedding) keeps just that part."""
     from masklet.build import build_model
 
     def change(trained: dict, start: dict, prefix: str) -> float:
@@ -242,9 +242,13 @@ def test_image_encoder_learns_at_its_own_rate(tiny_set: Path, tmp_path: Path) ->
     start = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL).state_dict()
     moved = {}
     for name, encoder_lr in (("same", None), ("slow", 1e-6)):
-        cfg = TrainConfig(steps=2, lr=1e-3, clip_len=2, progress=False, freeze=("image_encoder.neck",), image_encoder_lr=encoder_lr)
+        cfg = TrainConfig(steps=2, lr=1e-3, clip_len=2, progress=False, freeze=("image_encoder.neck", "image_encoder.trunk.pos_embed"),
+                          image_encoder_lr=encoder_lr)
         trained = train("sam2.1_hiera_t", tiny_set, tmp_path / name, cfg, init="standin", device="cpu", **SMALL).model.state_dict()
         assert change(trained, start, "image_encoder.neck.") == 0
+        key = "image_encoder.trunk.pos_embed"
+        assert float((trained[key] - start[key]).abs().max()) == 0
+        assert change(trained, start, key + "_window") > 0  # not frozen: it still learns
         moved[name] = (change(trained, start, "image_encoder.trunk."), change(trained, start, "memory_attention."))
     assert moved["slow"][0] < 0.01 * moved["same"][0]
     assert moved["slow"][1] == pytest.approx(moved["same"][1], rel=0.5)  # the rest learns as before

@@ -21,7 +21,7 @@ from . import main
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="clips per step (per process)")
 @click.option("--freeze-image-encoder", is_flag=True)
 @click.option("--freeze", multiple=True, metavar="MODULE",
-              help="keep this submodule's weights as they are (e.g. sam_mask_decoder, or a dotted path such as image_encoder.neck; repeatable)")
+              help="keep this submodule's or parameter's weights as they are (e.g. sam_mask_decoder, or a dotted path such as image_encoder.neck or image_encoder.trunk.pos_embed; repeatable)")
 @click.option("--image-encoder-lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="the image encoder's peak learning rate (default: --lr)")
 @click.option("--multi-object", type=click.FloatRange(0, 1), default=0.0, show_default=True,

@@ -131,7 +131,7 @@ class TrainConfig:
     freeze_image_encoder: bool = False
     # Further submodules kept as they are (e.g. the prompt encoder and mask decoder while a
     # fresh memory path learns, so the answers to clicks stay exactly those of `init`).
-    freeze: tuple[str, ...] = ()  # top-level names or dotted paths (image_encoder.neck)
+    freeze: tuple[str, ...] = ()  # top-level names, dotted module or parameter paths (image_encoder.neck)
     # The image encoder's own peak learning rate (None: lr). Fine-tuning a trained encoder
     # wants a rate far below that of freshly initialised modules.
     image_encoder_lr: float | None = None
@@ -152,11 +152,11 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 def _check_submodules(model: torch.nn.Module, names: tuple[str, ...], what: str, nested: bool = False) -> None:
     known = {n for n, _ in model.named_children()}
-    if nested:  # dotted paths too, e.g. image_encoder.neck
-        known |= {n for n, _ in model.named_modules() if n}
+    if nested:  # dotted paths too, e.g. image_encoder.neck, and single parameters
+        known |= {n for n, _ in model.named_modules() if n} | {n for n, _ in model.named_parameters()}
     unknown = sorted(set(names) - known)
     if unknown:
-        hint = " (or a dotted path inside one, e.g. image_encoder.neck)" if nested else ""
+        hint = " (or a dotted path inside one, e.g. image_encoder.neck or image_encoder.trunk.pos_embed)" if nested else ""
         raise BadInput(f"cannot {what} {unknown}: the model's submodules are {sorted(n for n, _ in model.named_children())}{hint}")
 
 
@@ -248,8 +248,9 @@ def train(
     if cfg.embedding_norm is not None and not last.exists():
         _rescale_embedding(model, sampler, cfg.embedding_norm, cfg.seed)
     _check_submodules(model, cfg.freeze, "freeze", nested=True)
+    parameters = dict(model.named_parameters())
     for name in cfg.freeze + (("image_encoder",) if cfg.freeze_image_encoder else ()):
-        model.get_submodule(name).requires_grad_(False)
+        (parameters[name] if name in parameters else model.get_submodule(name)).requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     groups: list[dict] = [{"params": params}]
     if cfg.image_encoder_lr is not None:
