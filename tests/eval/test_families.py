@@ -74,3 +74,32 @@ def test_eval_on_a_folder_of_families(tmp_path: Path) -> None:
     values = [float(v) for line in lines[1:3] for v in line.split()[2:]]
     assert all(0.0 <= v <= 1.0 for v in values) and any(v > 0 for v in values)
     assert any(line.startswith("copy first frame") for line in lines)
+
+
+def test_drift_diagnosis_on_a_folder_of_families(tmp_path: Path) -> None:
+    """scripts/diagnose_drift.py: a row per family and speed, its copy columns the IoU of
+    each object's frame-0 mask with its truth, computed here independently."""
+    from masklet.data.davis import read_annotation
+
+    copies: dict[str, list[float]] = {}
+    for family in FAMILIES:
+        root = tmp_path / "families" / family
+        for name in write_family(root, family, 2, FamilySpec(frames=5)):
+            gt = [read_annotation(p) for p in sorted((root / "Annotations" / name).glob("*.png"))]
+            for obj in (int(v) for v in np.unique(gt[0]) if v):
+                first, last = gt[0] == obj, gt[4] == obj
+                union = (first | last).sum()
+                copies.setdefault(family, []).append(1.0 if union == 0 else (first & last).sum() / union)
+    script = SRC.parents[1] / "scripts" / "diagnose_drift.py"
+    r = subprocess.run([sys.executable, str(script), str(tmp_path / "families"), "--frames", "1,4"], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [line.strip("| ").split(" | ") for line in r.stdout.splitlines()[2:]]
+    assert {row[0] for row in rows} == set(FAMILIES) and {row[1] for row in rows} <= {"slow", "fast"}
+    for family in FAMILIES:
+        mine = [row for row in rows if row[0] == family]
+        assert sum(int(row[2]) for row in mine) == len(copies[family])
+        # the object-weighted mean of the rows' frame-4 copy column is the mean over objects
+        copied = sum(int(row[2]) * float(row[6]) for row in mine) / len(copies[family])
+        assert copied == pytest.approx(float(np.mean(copies[family])), abs=0.01)
+        values = [float(v) for row in mine for v in row[3:]]
+        assert all(0.0 <= v <= 1.0 for v in values) and any(0.0 < v < 1.0 for v in values)
