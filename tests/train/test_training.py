@@ -254,6 +254,22 @@ def test_image_encoder_learns_at_its_own_rate(tiny_set: Path, tmp_path: Path) ->
     assert moved["slow"][1] == pytest.approx(moved["same"][1], rel=0.5)  # the rest learns as before
 
 
+def test_the_decoder_learns_at_its_own_rate(tiny_set: Path, tmp_path: Path) -> None:
+    """--decoder-lr moves the prompt encoder and mask decoder by far less than the rest."""
+    from masklet.build import build_model
+
+    start = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL).state_dict()
+    moved = {}
+    for name, decoder_lr in (("same", None), ("slow", 1e-6)):
+        cfg = TrainConfig(steps=2, lr=1e-3, clip_len=2, progress=False, freeze_image_encoder=True, decoder_lr=decoder_lr)
+        trained = train("sam2.1_hiera_t", tiny_set, tmp_path / name, cfg, init="standin", device="cpu", **SMALL).model.state_dict()
+        moved[name] = {prefix: max(float((v - start[k]).abs().max()) for k, v in trained.items() if k.startswith(prefix))
+                       for prefix in ("sam_mask_decoder.", "sam_prompt_encoder.", "memory_attention.")}
+    for prefix in ("sam_mask_decoder.", "sam_prompt_encoder."):
+        assert 0 < moved["slow"][prefix] < 0.01 * moved["same"][prefix]
+    assert moved["slow"]["memory_attention."] == pytest.approx(moved["same"]["memory_attention."], rel=0.5)
+
+
 def test_training_and_inference_choose_the_same_memory(monkeypatch, bedroom_frames) -> None:
     """The same clip through training (clip_losses) and through the video predictor: every
     frame attends to the same prompted frame, recent frames and pointers, the temporal

@@ -24,6 +24,8 @@ from . import main
               help="keep this submodule's or parameter's weights as they are (e.g. sam_mask_decoder, or a dotted path such as image_encoder.neck or image_encoder.trunk.pos_embed; repeatable)")
 @click.option("--image-encoder-lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="the image encoder's peak learning rate (default: --lr)")
+@click.option("--decoder-lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="the prompt encoder's and mask decoder's peak learning rate (default: --lr)")
 @click.option("--multi-object", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="share of clips that start on a frame with several objects (teaches telling them apart)")
 @click.option("--mask-prompt", type=click.FloatRange(0, 1), default=0.5, show_default=True,
@@ -45,7 +47,7 @@ from . import main
 @click.option("--stop-after", type=click.IntRange(min=1), default=None,
               help="end this run after N steps of the schedule (run the same command again to resume)")
 def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, lr: float, warmup: int, clip_len: int, batch_size: int,
-          freeze_image_encoder: bool, freeze: tuple[str, ...], image_encoder_lr: float | None, multi_object: float, mask_prompt: float, box_prompt: float, refine_clicks: int,
+          freeze_image_encoder: bool, freeze: tuple[str, ...], image_encoder_lr: float | None, decoder_lr: float | None, multi_object: float, mask_prompt: float, box_prompt: float, refine_clicks: int,
           reinit: tuple[str, ...], embedding_norm: float | None, augment: bool, bf16: bool | None, grad_clip: float, image_size: int | None, seed: int, save_every: int, stop_after: int | None) -> None:
     """Train or fine-tune on a DAVIS-layout DATASET; checkpoints and losses.csv go to OUT (resumable)."""
     from ..train import PromptProbabilities, TrainConfig
@@ -55,7 +57,7 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
         raise click.BadParameter("--mask-prompt plus --box-prompt must be at most 1", param_hint="--box-prompt")
     prompts = PromptProbabilities(mask=mask_prompt, box=box_prompt, refine_clicks=refine_clicks)
     overrides = {"image_size": image_size} if image_size else {}
-    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, batch_size=batch_size, freeze_image_encoder=freeze_image_encoder, freeze=freeze, image_encoder_lr=image_encoder_lr, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after, prompts=prompts,
+    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, batch_size=batch_size, freeze_image_encoder=freeze_image_encoder, freeze=freeze, image_encoder_lr=image_encoder_lr, decoder_lr=decoder_lr, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after, prompts=prompts,
                       reinit=reinit, embedding_norm=embedding_norm, augment=augment, bf16=bf16, grad_clip=grad_clip)
     result = run(config, dataset, out, cfg, init=init, **overrides)
     click.echo(f"step {result.step}: {result.checkpoint}")

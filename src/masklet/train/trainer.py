@@ -135,6 +135,9 @@ class TrainConfig:
     # The image encoder's own peak learning rate (None: lr). Fine-tuning a trained encoder
     # wants a rate far below that of freshly initialised modules.
     image_encoder_lr: float | None = None
+    # The prompt encoder's and mask decoder's (None: lr). Kept low, the answers to clicks
+    # move little while the decoder learns to read memory-conditioned frames.
+    decoder_lr: float | None = None
     seed: int = 0
     bf16: bool | None = None  # None: on where the hardware has bf16 (CUDA with bf16)
     save_every: int = 100
@@ -215,6 +218,21 @@ def _scale_embedding(model: torch.nn.Module, factor: float) -> float:
     return factor
 
 
+def _param_groups(model: torch.nn.Module, params: list[torch.nn.Parameter], cfg: TrainConfig) -> list[dict]:
+    """Optimizer groups, each with its learning rate's scale against cfg.lr: the image
+    encoder's and the decoder's (prompt encoder and mask decoder) where they have their own."""
+    scales = {}
+    if cfg.image_encoder_lr is not None:
+        scales.update({id(p): cfg.image_encoder_lr / cfg.lr for p in model.image_encoder.parameters()})
+    if cfg.decoder_lr is not None:
+        for module in (model.sam_prompt_encoder, model.sam_mask_decoder):
+            scales.update({id(p): cfg.decoder_lr / cfg.lr for p in module.parameters()})
+    groups: dict[float, list] = {1.0: []}  # the rest first, as resumed optimizer states expect
+    for p in params:
+        groups.setdefault(scales.get(id(p), 1.0), []).append(p)
+    return [{"params": ps, "scale": scale} for scale, ps in groups.items() if ps]
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -252,14 +270,7 @@ def train(
     for name in cfg.freeze + (("image_encoder",) if cfg.freeze_image_encoder else ()):
         (parameters[name] if name in parameters else model.get_submodule(name)).requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    groups: list[dict] = [{"params": params}]
-    if cfg.image_encoder_lr is not None:
-        encoder = {id(p) for p in model.image_encoder.parameters()}
-        groups = [
-            {"params": [p for p in params if id(p) not in encoder], "scale": 1.0},
-            {"params": [p for p in params if id(p) in encoder], "scale": cfg.image_encoder_lr / cfg.lr},
-        ]
-        groups = [g for g in groups if g["params"]]
+    groups = _param_groups(model, params, cfg)
     # Tiny gradients and Adam moments underflow to denormals, which are many times
     # slower on CPUs: flush them to zero; the fused AdamW kernel is faster still.
     torch.set_flush_denormal(True)
