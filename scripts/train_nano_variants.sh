@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The masklet-nano variants of the model card's "Keeping one click, and where the masklets
+# go" (issue 22; none shipped). Usage: scripts/train_nano_variants.sh WORKDIR VARIANT...
+# with variants k m1 m2 n1 n2 p r, each after the one it starts from (k before n1 and
+# n2, n1 before p). Each one's held-out and family checks follow its training.
+# 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
+set -euo pipefail
+WORK=${1:?WORKDIR}
+shift
+WEIGHTS=src/masklet/weights/masklet-nano.safetensors
+# The data: the cut-out-rich sequences of scripts/train_nano_cutouts.sh, 200 more of the
+# wide generator (faster motion, sizes 1-30%), "mix" holding both, plain sequences for
+# click re-tuning, the held-out split and the test families.
+if [ ! -d "$WORK/mix" ]; then
+    masklet generate "$WORK/clut" --split train -n 150 --cutouts 0.7 --clutter 3 &
+    masklet generate "$WORK/clut" --split train -n 150 --first 150 --cutouts 0.7 --clutter 3 &
+    masklet generate "$WORK/wclut" --split train -n 200 --wide --cutouts 0.7 --clutter 3 &
+    masklet generate "$WORK/plain" --split train -n 200 &
+    masklet generate "$WORK/val" --split val -n 40 &
+    masklet test-families "$WORK/families" &
+    for job in $(jobs -p); do wait "$job"; done
+    mkdir -p "$WORK/mix.tmp/JPEGImages" "$WORK/mix.tmp/Annotations"
+    for part in clut wclut; do
+        for seq in "$WORK/$part/JPEGImages"/*; do
+            name=$(basename "$seq")
+            ln -s "$(realpath "$seq")" "$WORK/mix.tmp/JPEGImages/${part}_$name"
+            ln -s "$(realpath "$WORK/$part/Annotations/$name")" "$WORK/mix.tmp/Annotations/${part}_$name"
+        done
+    done
+    mv "$WORK/mix.tmp" "$WORK/mix"
+fi
+# The trunk's fine stages (patch embedding, blocks 0-2: strides 4 and 8) and its neck stay
+# as they are; its coarse stages learn at 5e-5, the rest at 4e-4, on batches of 8 clips.
+COARSE=(--model masklet-nano --image-encoder-lr 5e-5 --freeze image_encoder.neck --freeze image_encoder.trunk.patch_embed
+        --freeze image_encoder.trunk.blocks.0 --freeze image_encoder.trunk.blocks.1 --freeze image_encoder.trunk.blocks.2
+        --batch-size 8 --lr 4e-4 --multi-object 0.5 --box-prompt 0.25)
+POS=(--freeze image_encoder.trunk.pos_embed --freeze image_encoder.trunk.pos_embed_window)
+DECODER=(--freeze sam_mask_decoder --freeze sam_prompt_encoder)
+ALL_BUT_DECODER=()
+for module in image_encoder memory_attention memory_encoder mask_downsample obj_ptr_proj obj_ptr_tpos_proj \
+              no_mem_embed no_mem_pos_enc no_obj_ptr no_obj_embed_spatial maskmem_tpos_enc; do
+    ALL_BUT_DECODER+=(--freeze "$module")
+done
+for variant in "$@"; do
+    case $variant in
+        k)  masklet train "$WORK/clut" "$WORK/k" "${COARSE[@]}" --clip-len 4 --mask-prompt 0.5 --refine-clicks 1 \
+                --init "$WEIGHTS" --steps 500 --warmup 30 --seed 42 ;;
+        m1) masklet train "$WORK/clut" "$WORK/m1" "${COARSE[@]}" "${POS[@]}" --clip-len 4 --mask-prompt 0.3 --refine-clicks 2 \
+                --init "$WEIGHTS" --steps 800 --warmup 30 --seed 42 ;;
+        m2) masklet train "$WORK/clut" "$WORK/m2" "${COARSE[@]}" "${POS[@]}" "${DECODER[@]}" --clip-len 4 --mask-prompt 0.3 \
+                --refine-clicks 2 --init "$WEIGHTS" --steps 800 --warmup 30 --seed 42 ;;
+        n1) masklet train "$WORK/mix" "$WORK/n1" "${COARSE[@]}" --clip-len 6 --mask-prompt 0.5 --refine-clicks 1 \
+                --init "$WORK/k/last.pt" --steps 400 --warmup 10 --seed 45 ;;
+        n2) masklet train "$WORK/clut" "$WORK/n2" "${COARSE[@]}" --clip-len 6 --mask-prompt 0.5 --refine-clicks 1 \
+                --init "$WORK/k/last.pt" --steps 400 --warmup 10 --seed 45 ;;
+        p)  masklet train "$WORK/plain" "$WORK/p" "${ALL_BUT_DECODER[@]}" --clip-len 1 --batch-size 8 --lr 2e-4 \
+                --mask-prompt 0 --box-prompt 0.25 --refine-clicks 2 --init "$WORK/n1/last.pt" --steps 300 --warmup 10 --seed 46 ;;
+        r)  masklet train "$WORK/mix" "$WORK/r" "${COARSE[@]}" --decoder-lr 4e-5 --clip-len 6 --mask-prompt 0.5 \
+                --refine-clicks 1 --init "$WEIGHTS" --steps 350 --warmup 20 --seed 48 ;;
+        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r" >&2; exit 2 ;;
+    esac
+    checkpoint="$WORK/$variant/last.pt"
+    python scripts/diagnose_by_kind.py "$WORK/val" --checkpoint "$checkpoint" -n 20
+    masklet eval "$WORK/families" --checkpoint "$checkpoint" --baseline copy -q
+    python scripts/diagnose_drift.py "$WORK/families" --checkpoint "$checkpoint"
+    masklet eval "$WORK/val" --checkpoint "$checkpoint" --baseline copy --clicks -q
+done
