@@ -34,8 +34,7 @@ def main() -> None:
     parser.add_argument("--frames", default="1,2,4,8,15", help="the frames to report (comma-separated)")
     args = parser.parse_args()
     shown = [int(t) for t in args.frames.split(",")]
-    name = args.model
-    _, segmenters = vos_segmenters(name, args.checkpoint)
+    _, segmenters = vos_segmenters(args.model, args.checkpoint)
     segment = next(iter(segmenters.values()))
     rows: dict[tuple[str, str], list[np.ndarray]] = {}  # (family, speed) -> per object (3, T)
     for family_dir in sorted(d for d in args.root.iterdir() if (d / "JPEGImages").is_dir()):

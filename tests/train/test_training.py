@@ -231,13 +231,15 @@ def test_batches_with_frozen_decoder(tiny_set: Path, tmp_path: Path) -> None:
               device="cpu", **SMALL)
 
 
+def change(trained: dict, start: dict, prefix: str) -> float:
+    """The largest change of any weight whose key starts with `prefix`."""
+    return max(float((v - start[k]).abs().max()) for k, v in trained.items() if k.startswith(prefix))
+
+
 def test_image_encoder_learns_at_its_own_rate(tiny_set: Path, tmp_path: Path) -> None:
     """--image-encoder-lr moves the trunk by far less than the rest; a dotted --freeze
     (image_encoder.neck, or one parameter: the trunk's position embedding) keeps just that part."""
     from masklet.build import build_model
-
-    def change(trained: dict, start: dict, prefix: str) -> float:
-        return max(float((v - start[k]).abs().max()) for k, v in trained.items() if k.startswith(prefix))
 
     start = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL).state_dict()
     moved = {}
@@ -263,8 +265,7 @@ def test_the_decoder_learns_at_its_own_rate(tiny_set: Path, tmp_path: Path) -> N
     for name, decoder_lr in (("same", None), ("slow", 1e-6)):
         cfg = TrainConfig(steps=2, lr=1e-3, clip_len=2, progress=False, freeze_image_encoder=True, decoder_lr=decoder_lr)
         trained = train("sam2.1_hiera_t", tiny_set, tmp_path / name, cfg, init="standin", device="cpu", **SMALL).model.state_dict()
-        moved[name] = {prefix: max(float((v - start[k]).abs().max()) for k, v in trained.items() if k.startswith(prefix))
-                       for prefix in ("sam_mask_decoder.", "sam_prompt_encoder.", "memory_attention.")}
+        moved[name] = {prefix: change(trained, start, prefix) for prefix in ("sam_mask_decoder.", "sam_prompt_encoder.", "memory_attention.")}
     for prefix in ("sam_mask_decoder.", "sam_prompt_encoder."):
         assert 0 < moved["slow"][prefix] < 0.01 * moved["same"][prefix]
     assert moved["slow"]["memory_attention."] == pytest.approx(moved["same"]["memory_attention."], rel=0.5)
