@@ -13,7 +13,7 @@ import torch
 
 from masklet.data.generator import GeneratorConfig, write_dataset
 from masklet.train import TrainConfig, train
-from masklet.train.losses import dice_loss, sigmoid_focal_loss
+from masklet.train.losses import anchor_loss, dice_loss, mask_losses, sigmoid_focal_loss
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(image_size=64)  # the tiny network at a 64-pixel input: the same code, fast
@@ -37,6 +37,21 @@ def test_losses_known_values() -> None:
     assert sigmoid_focal_loss(perfect, target).item() < 1e-8
     assert dice_loss(perfect, target).item() == pytest.approx(0.0, abs=1e-6)
     assert dice_loss(-perfect, target).item() == pytest.approx(1 - 1 / 17, abs=1e-4)  # the complement: (0 + 1) / (8 + 8 + 1)
+
+
+def test_iou_loss_on_the_best_candidate_or_on_all() -> None:
+    """The IoU term: the best candidate's error alone, or every candidate's mean (all_iou)."""
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., :4, :] = 1
+    exact = torch.where(target > 0, 20.0, -20.0)[0, 0]
+    logits = torch.stack([exact, -exact, torch.full_like(exact, 20.0)])[None]  # right, the complement, all foreground
+    iou_pred = torch.tensor([[0.9, 0.8, 0.1]])  # true IoUs: 1, 0, 0.5
+    obj = torch.tensor([[5.0]])
+    best = mask_losses(logits, iou_pred, obj, target)
+    every = mask_losses(logits, iou_pred, obj, target, all_iou=True)
+    assert best.iou.item() == pytest.approx(0.1)
+    assert every.iou.item() == pytest.approx((0.1 + 0.8 + 0.4) / 3)
+    assert every.dice.item() == pytest.approx(best.dice.item())  # the mask terms stay on the best candidate
 
 
 def test_short_run_lowers_the_loss(tiny_set: Path, tmp_path: Path) -> None:
@@ -269,6 +284,66 @@ def test_the_decoder_learns_at_its_own_rate(tiny_set: Path, tmp_path: Path) -> N
     for prefix in ("sam_mask_decoder.", "sam_prompt_encoder."):
         assert 0 < moved["slow"][prefix] < 0.01 * moved["same"][prefix]
     assert moved["slow"]["memory_attention."] == pytest.approx(moved["same"]["memory_attention."], rel=0.5)
+
+
+def test_train_only_the_iou_head(tiny_set: Path, tmp_path: Path) -> None:
+    """--train-only sam_mask_decoder.iou_prediction_head: that head learns, every other weight stays."""
+    from masklet.build import build_model
+
+    start = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL).state_dict()
+    head = "sam_mask_decoder.iou_prediction_head."
+    cfg = TrainConfig(steps=2, lr=1e-3, clip_len=2, progress=False, train_only=(head[:-1],), supervise_all_iou=True)
+    trained = train("sam2.1_hiera_t", tiny_set, tmp_path / "run", cfg, init="standin", device="cpu", **SMALL).model.state_dict()
+    assert change(trained, start, head) > 0
+    assert all(torch.equal(v, start[k]) for k, v in trained.items() if not k.startswith(head))
+    with pytest.raises(ValueError, match="cannot train only"):
+        train("sam2.1_hiera_t", tiny_set, tmp_path / "bad", TrainConfig(steps=1, train_only=("iou_head",), progress=False), init="standin",
+              device="cpu", **SMALL)
+
+
+def test_anchor_loss_is_zero_only_for_the_same_answers() -> None:
+    logits = torch.randn(2, 3, 8, 8) * 4
+    iou = torch.rand(2, 3)
+    assert anchor_loss(logits, iou, logits, iou).abs().max().item() < 1e-6
+    moved = anchor_loss(logits + torch.randn_like(logits), iou + 0.1, logits, iou)
+    assert moved.shape == (2,) and (moved > 0.1).all()
+
+
+def clicked_answers(model, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every candidate mask and predicted IoU for one click at the frame's centre, without memory."""
+    with torch.no_grad():
+        feats = model.forward_image(frame[None])
+        pix = model.condition_on_memory(feats.vision_features, torch.zeros_like(feats.vision_features), None)
+        points = (torch.tensor([[[32.0, 32.0]]]), torch.ones(1, 1, dtype=torch.int32))
+        out = model.forward_sam_heads(pix, points, None, feats.backbone_fpn[:-1], True)
+    return out.all_masks, out.iou_scores
+
+
+def test_an_anchor_keeps_the_answers_to_clicks(tiny_set: Path, tmp_path: Path) -> None:
+    """--anchor: against the model it started from, the anchor term is 0 at first, and training
+    with it moves the answers to a click less than the same training without it."""
+    import numpy as np
+
+    from masklet.build import build_model
+    from masklet.train import PromptProbabilities
+    from masklet.train.clip import clip_losses
+    from masklet.train.trainer import ClipSampler
+
+    start = build_model("sam2.1_hiera_t", "standin", device="cpu", **SMALL)
+    frames, masks = ClipSampler(tiny_set, 64, 2).sample_batch(np.random.default_rng(0), 2)
+    probs = PromptProbabilities(mask=0.0, box=0.5, refine_clicks=1)
+    terms = clip_losses(start, frames, masks, torch.Generator().manual_seed(0), probs, anchor=start)
+    assert terms.anchor is not None and abs(terms.anchor.item()) < 1e-6
+    checkpoint = tmp_path / "start.pt"
+    torch.save({"model": start.state_dict()}, checkpoint)
+    frame = frames[0, 0]
+    moved = {}
+    for name, anchor in (("free", None), ("anchored", str(checkpoint))):
+        cfg = TrainConfig(steps=12, lr=1e-3, clip_len=2, batch_size=2, progress=False, freeze_image_encoder=True, prompts=probs,
+                          anchor=anchor, anchor_weight=50.0)
+        trained = train("sam2.1_hiera_t", tiny_set, tmp_path / name, cfg, init="standin", device="cpu", **SMALL).model.eval()
+        moved[name] = anchor_loss(*clicked_answers(trained, frame), *clicked_answers(start, frame)).item()
+    assert 0 < moved["anchored"] < 0.5 * moved["free"], moved
 
 
 def test_training_and_inference_choose_the_same_memory(monkeypatch, bedroom_frames) -> None:

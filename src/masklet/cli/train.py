@@ -22,6 +22,8 @@ from . import main
 @click.option("--freeze-image-encoder", is_flag=True)
 @click.option("--freeze", multiple=True, metavar="MODULE",
               help="keep this submodule's or parameter's weights as they are (e.g. sam_mask_decoder, or a dotted path such as image_encoder.neck or image_encoder.trunk.pos_embed; repeatable)")
+@click.option("--train-only", multiple=True, metavar="MODULE",
+              help="keep every weight as it is but this submodule's or parameter's (e.g. sam_mask_decoder.iou_prediction_head; repeatable)")
 @click.option("--image-encoder-lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="the image encoder's peak learning rate (default: --lr)")
 @click.option("--decoder-lr", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -34,6 +36,12 @@ from . import main
               help="share prompted with a box (the rest: 1 to 3 clicks)")
 @click.option("--refine-clicks", type=click.IntRange(0, 16), default=0, show_default=True,
               help="corrective clicks added to a clicked or boxed first frame, each trained on")
+@click.option("--supervise-all-iou", is_flag=True,
+              help="train every candidate mask's predicted IoU, not only the best one's (SAM 2's recipe; inference picks candidates by it)")
+@click.option("--anchor", default=None, metavar="CHECKPOINT",
+              help="keep the answers to clicks and boxes on frames without memory close to this checkpoint's (learning without forgetting)")
+@click.option("--anchor-weight", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="the weight of --anchor's loss beside the paper's")
 @click.option("--reinit", multiple=True, metavar="MODULE",
               help="give this submodule (e.g. sam_mask_decoder) fresh random weights after --init (repeatable)")
 @click.option("--embedding-norm", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -47,7 +55,7 @@ from . import main
 @click.option("--stop-after", type=click.IntRange(min=1), default=None,
               help="end this run after N steps of the schedule (run the same command again to resume)")
 def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, lr: float, warmup: int, clip_len: int, batch_size: int,
-          freeze_image_encoder: bool, freeze: tuple[str, ...], image_encoder_lr: float | None, decoder_lr: float | None, multi_object: float, mask_prompt: float, box_prompt: float, refine_clicks: int,
+          freeze_image_encoder: bool, freeze: tuple[str, ...], train_only: tuple[str, ...], image_encoder_lr: float | None, decoder_lr: float | None, multi_object: float, mask_prompt: float, box_prompt: float, refine_clicks: int, supervise_all_iou: bool, anchor: str | None, anchor_weight: float,
           reinit: tuple[str, ...], embedding_norm: float | None, augment: bool, bf16: bool | None, grad_clip: float, image_size: int | None, seed: int, save_every: int, stop_after: int | None) -> None:
     """Train or fine-tune on a DAVIS-layout DATASET; checkpoints and losses.csv go to OUT (resumable)."""
     from ..train import PromptProbabilities, TrainConfig
@@ -57,8 +65,8 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
         raise click.BadParameter("--mask-prompt plus --box-prompt must be at most 1", param_hint="--box-prompt")
     prompts = PromptProbabilities(mask=mask_prompt, box=box_prompt, refine_clicks=refine_clicks)
     overrides = {"image_size": image_size} if image_size else {}
-    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, batch_size=batch_size, freeze_image_encoder=freeze_image_encoder, freeze=freeze, image_encoder_lr=image_encoder_lr, decoder_lr=decoder_lr, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after, prompts=prompts,
-                      reinit=reinit, embedding_norm=embedding_norm, augment=augment, bf16=bf16, grad_clip=grad_clip)
+    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, batch_size=batch_size, freeze_image_encoder=freeze_image_encoder, freeze=freeze, train_only=train_only, image_encoder_lr=image_encoder_lr, decoder_lr=decoder_lr, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after, prompts=prompts,
+                      reinit=reinit, embedding_norm=embedding_norm, augment=augment, bf16=bf16, grad_clip=grad_clip, supervise_all_iou=supervise_all_iou, anchor=anchor, anchor_weight=anchor_weight)
     result = run(config, dataset, out, cfg, init=init, **overrides)
     click.echo(f"step {result.step}: {result.checkpoint}")
 

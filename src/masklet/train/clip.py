@@ -18,7 +18,7 @@ from torch import Tensor
 from ..inference.memory_bank import select
 from ..model import Sam2
 from ..model.prompt_encoder import NOT_A_POINT
-from .losses import LossTerms, mask_losses
+from .losses import LossTerms, anchor_loss, mask_losses
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,14 @@ def box_of(mask: Tensor, generator: torch.Generator, jitter: float = 0.05) -> Te
 
 
 def clip_losses(
-    model: Sam2, frames: Tensor, masks: Tensor, generator: torch.Generator, probs: PromptProbabilities = PromptProbabilities()
+    model: Sam2,
+    frames: Tensor,
+    masks: Tensor,
+    generator: torch.Generator,
+    probs: PromptProbabilities = PromptProbabilities(),
+    all_iou: bool = False,
+    anchor: Sam2 | None = None,
+    anchor_weight: float = 1.0,
 ) -> LossTerms:
     """Mean losses over a batch of clips: frames (B, T, 3, S, S) normalised, masks (B, T, 1, S, S)
     in {0, 1} (or one clip without the B axis).
@@ -58,6 +65,10 @@ def clip_losses(
     The clips run through the network together; only the prompted first frames, whose
     prompt kinds differ, go one clip at a time. The mean is over every (clip, answer), so a
     batch's loss is the mean of its clips' losses when they give as many answers each.
+    `all_iou`: supervise every candidate's predicted IoU, not only the best one's.
+    `anchor`: a frozen model whose answers to the same clicks and boxes on the first frames
+    (no memory) the answers are kept close to, with `anchor_weight` (learning without
+    forgetting: the tracked frames learn, the answers to prompts stay).
     """
     if frames.dim() == 4:
         frames, masks = frames[None], masks[None]
@@ -74,6 +85,10 @@ def clip_losses(
     pointers: list[Tensor] = []  # (B, C) per frame
     memories: list[tuple[Tensor, Tensor]] = []
     terms: list[LossTerms] = []  # each (B,) or (1,) per-clip values
+    drift: list[Tensor] = []  # anchor losses of the prompted rounds, (1,) each
+    if anchor is not None:
+        with torch.no_grad():
+            anchor_feats = anchor.forward_image(frames[:, 0])
     for t in range(num_frames):
         hr = [f[:, t] for f in high_res]
         if t == 0:
@@ -82,8 +97,10 @@ def clip_losses(
                 rounds = _prompted_first_frame(
                     model, vision[i : i + 1, 0], [f[i : i + 1] for f in hr], masks[i, 0, 0] > 0.5, targets[i, 0, 0], generator, probs
                 )
-                terms += [_per_clip_losses(o, targets[i : i + 1, 0]) for o in rounds]
-                answers.append(rounds[-1])
+                terms += [_per_clip_losses(o, targets[i : i + 1, 0], all_iou) for o, _ in rounds]
+                answers.append(rounds[-1][0])
+                if anchor is not None:
+                    drift += [_anchor_drift(anchor, anchor_feats, i, o, prompt) for o, prompt in rounds if prompt is not None]
             high_res_masks = torch.cat([o.high_res_masks for o in answers])
             object_logits = torch.cat([o.object_score_logits for o in answers])
             pointers.append(torch.cat([o.obj_ptr for o in answers]))
@@ -99,24 +116,39 @@ def clip_losses(
                 if clicks is not None:
                     out = model.forward_sam_heads(pix, clicks, previous.clamp(-32, 32), hr, False)
                     from_points = True
-            terms.append(_per_clip_losses(out, targets[:, t]))
+            terms.append(_per_clip_losses(out, targets[:, t], all_iou))
             high_res_masks, object_logits = out.high_res_masks, out.object_score_logits
             pointers.append(out.obj_ptr)
         features, mem_pos = model.encode_memory(vision[:, t], high_res_masks, object_logits, from_points)
         memories.append((features, mem_pos))
     means = (torch.cat([getattr(x, k) for x in terms]).mean() for k in ("focal", "dice", "iou", "object"))
-    return LossTerms(*means, embedding_norm=vision.detach().norm(dim=2).mean())
+    kept = anchor_weight * torch.cat(drift).mean() if drift else (vision.new_zeros(()) if anchor is not None else None)
+    return LossTerms(*means, embedding_norm=vision.detach().norm(dim=2).mean(), anchor=kept)
 
 
-def _per_clip_losses(out, target: Tensor) -> LossTerms:
-    return mask_losses(out.all_masks, out.iou_scores, out.object_score_logits, target.float(), reduce=False)
+def _anchor_drift(anchor: Sam2, feats, i: int, answer, prompt) -> Tensor:
+    """The anchor loss of one prompted answer of clip i: the anchor model answers the same
+    prompt on the same frame, without memory."""
+    points, mask_input, multimask = prompt
+    with torch.no_grad():
+        vision = feats.vision_features[i : i + 1]
+        pix = anchor.condition_on_memory(vision, torch.zeros_like(vision), None)
+        hr = [f[i : i + 1] for f in feats.backbone_fpn[:-1]]
+        ref = anchor.forward_sam_heads(pix, points, mask_input, hr, multimask)
+    return anchor_loss(answer.all_masks, answer.iou_scores, ref.all_masks, ref.iou_scores)
+
+
+def _per_clip_losses(out, target: Tensor, all_iou: bool) -> LossTerms:
+    return mask_losses(out.all_masks, out.iou_scores, out.object_score_logits, target.float(), reduce=False, all_iou=all_iou)
 
 
 def _prompted_first_frame(model: Sam2, vision: Tensor, hr: list[Tensor], mask: Tensor, target_low: Tensor, generator, probs) -> list:
-    """The prompted frame's answers: one for a mask prompt, else one per click round."""
+    """The prompted frame's answers, each with its prompt ((coords, labels), mask input,
+    multimask) for the decoder: one for a mask prompt (prompt None: no decoder answers
+    it), else one per click round."""
     r = float(torch.rand((), generator=generator))
     if r < probs.mask or not mask.any():
-        return [model.use_mask_as_output(vision, hr, mask[None, None].float())]
+        return [(model.use_mask_as_output(vision, hr, mask[None, None].float()), None)]
     if r < probs.mask + probs.box:
         coords = box_of(mask, generator).view(1, 2, 2)
         labels = torch.tensor([[2, 3]], dtype=torch.int32)
@@ -126,14 +158,16 @@ def _prompted_first_frame(model: Sam2, vision: Tensor, hr: list[Tensor], mask: T
         labels = torch.ones(1, n, dtype=torch.int32)
     coords, labels = coords.to(vision.device), labels.to(vision.device)
     pix = model.condition_on_memory(vision, torch.zeros_like(vision), None)
-    answers = [model.forward_sam_heads(pix, (coords, labels), None, hr, model.use_multimask(True, labels.shape[1]))]
+    prompt = ((coords, labels), None, model.use_multimask(True, labels.shape[1]))
+    answers = [(model.forward_sam_heads(pix, *prompt[:2], hr, prompt[2]), prompt)]
     for _ in range(probs.refine_clicks):
-        previous = answers[-1].low_res_masks.detach()
+        previous = answers[-1][0].low_res_masks.detach()
         click = _corrective_click(previous, target_low, model.cfg.image_size, generator)
         if click is None:
             break
         coords, labels = torch.cat([coords, click[0]], 1), torch.cat([labels, click[1]], 1)
-        answers.append(model.forward_sam_heads(pix, (coords, labels), previous.clamp(-32, 32), hr, False))
+        prompt = ((coords, labels), previous.clamp(-32, 32), False)
+        answers.append((model.forward_sam_heads(pix, *prompt[:2], hr, prompt[2]), prompt))
     return answers
 
 

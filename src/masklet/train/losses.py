@@ -1,8 +1,10 @@
 """The SAM 2 training losses: focal + dice on masks, L1 on predicted IoU, BCE on object score.
 
 The paper weighs them 20 : 1 : 1 : 1. With several candidate masks only the one with the
-lowest segmentation loss is supervised; mask losses apply only where the object is
-present, the object-score loss everywhere.
+lowest segmentation loss gets the mask losses; the IoU of that one, or of every candidate
+(SAM 2's recipe supervises all: inference picks a candidate by its predicted IoU, on the
+first click and on every tracked frame). Mask and IoU losses apply only where the object
+is present, the object-score loss everywhere.
 """
 
 from __future__ import annotations
@@ -43,13 +45,28 @@ class LossTerms:
     object: Tensor
     # The image embedding's mean token norm in this clip (not a loss; the trainer caps it).
     embedding_norm: Tensor | None = None
+    # How far prompted answers without memory moved from an anchor model's, weighted
+    # (learning without forgetting; None when no anchor is given).
+    anchor: Tensor | None = None
 
     @property
     def total(self) -> Tensor:
-        return sum(WEIGHTS[k] * getattr(self, k) for k in WEIGHTS)  # type: ignore[return-value]
+        total = sum(WEIGHTS[k] * getattr(self, k) for k in WEIGHTS)
+        return total if self.anchor is None else total + self.anchor  # type: ignore[return-value]
 
 
-def mask_losses(mask_logits: Tensor, iou_pred: Tensor, object_logits: Tensor, target: Tensor, reduce: bool = True) -> LossTerms:
+def anchor_loss(student_masks: Tensor, student_iou: Tensor, anchor_masks: Tensor, anchor_iou: Tensor) -> Tensor:
+    """How far answers moved from an anchor model's to the same prompt, per sample (B,):
+    the KL divergence of every candidate's pixel probabilities from the anchor's, and the
+    L1 distance of their predicted IoUs; 0 when they agree."""
+    p = anchor_masks.sigmoid()
+    kl = F.binary_cross_entropy_with_logits(student_masks, p, reduction="none") - F.binary_cross_entropy_with_logits(anchor_masks, p, reduction="none")
+    return kl.flatten(1).mean(1) + (student_iou - anchor_iou).abs().mean(1)
+
+
+def mask_losses(
+    mask_logits: Tensor, iou_pred: Tensor, object_logits: Tensor, target: Tensor, reduce: bool = True, all_iou: bool = False
+) -> LossTerms:
     """Losses of one frame: mask_logits (B, M, h, w), iou_pred (B, M), object_logits (B, 1), target (B, 1, h, w).
 
     Reduced: mask terms averaged over the samples where the object is present; else each
@@ -70,7 +87,7 @@ def mask_losses(mask_logits: Tensor, iou_pred: Tensor, object_logits: Tensor, ta
     per_sample = LossTerms(
         focal=focal[rows, best] * present,
         dice=dice[rows, best] * present,
-        iou=(iou_pred[rows, best] - actual_iou[rows, best]).abs() * present,
+        iou=((iou_pred - actual_iou).abs().mean(1) if all_iou else (iou_pred[rows, best] - actual_iou[rows, best]).abs()) * present,
         object=F.binary_cross_entropy_with_logits(object_logits[:, 0], present, reduction="none"),
     )
     if not reduce:

@@ -132,12 +132,23 @@ class TrainConfig:
     # Further submodules kept as they are (e.g. the prompt encoder and mask decoder while a
     # fresh memory path learns, so the answers to clicks stay exactly those of `init`).
     freeze: tuple[str, ...] = ()  # top-level names, dotted module or parameter paths (image_encoder.neck)
+    # The opposite: when given, only these submodules or parameters learn (e.g. the IoU
+    # head alone, so the masks stay exactly as they are and only the choice among them moves).
+    train_only: tuple[str, ...] = ()
     # The image encoder's own peak learning rate (None: lr). Fine-tuning a trained encoder
     # wants a rate far below that of freshly initialised modules.
     image_encoder_lr: float | None = None
     # The prompt encoder's and mask decoder's (None: lr). Kept low, the answers to clicks
     # move little while the decoder learns to read memory-conditioned frames.
     decoder_lr: float | None = None
+    # Supervise every candidate mask's predicted IoU (SAM 2's recipe), not only the best's:
+    # inference picks among candidates by it, on a first click and on every tracked frame.
+    supervise_all_iou: bool = False
+    # A checkpoint whose answers to clicks and boxes on a frame without memory are kept
+    # (learning without forgetting), so tracking can learn without costing the clicks;
+    # anchor_weight scales that loss against the paper's.
+    anchor: str | None = None
+    anchor_weight: float = 1.0
     seed: int = 0
     bf16: bool | None = None  # None: on where the hardware has bf16 (CUDA with bf16)
     save_every: int = 100
@@ -262,6 +273,9 @@ def train(
     model = build_model(model_config, init if not last.exists() else None, device=device, mode="train", **model_overrides)
     if cfg.reinit and not last.exists():
         _reinit(model, cfg.reinit, cfg.seed)
+    anchor = None
+    if cfg.anchor is not None:
+        anchor = build_model(model_config, cfg.anchor, device=device, **model_overrides).eval().requires_grad_(False)
     sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob, cfg.augment)
     if cfg.embedding_norm is not None and not last.exists():
         _rescale_embedding(model, sampler, cfg.embedding_norm, cfg.seed)
@@ -269,6 +283,11 @@ def train(
     parameters = dict(model.named_parameters())
     for name in cfg.freeze + (("image_encoder",) if cfg.freeze_image_encoder else ()):
         (parameters[name] if name in parameters else model.get_submodule(name)).requires_grad_(False)
+    if cfg.train_only:
+        _check_submodules(model, cfg.train_only, "train only", nested=True)
+        for name, p in parameters.items():
+            if not any(name == keep or name.startswith(keep + ".") for keep in cfg.train_only):
+                p.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = _param_groups(model, params, cfg)
     # Tiny gradients and Adam moments underflow to denormals, which are many times
@@ -297,7 +316,9 @@ def train(
         frames, masks = sampler.sample_batch(rng, cfg.batch_size)
         start = time.perf_counter()
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
-            terms = clip_losses(model, frames.to(model.device), masks.to(model.device), generator, cfg.prompts)
+            terms = clip_losses(
+                model, frames.to(model.device), masks.to(model.device), generator, cfg.prompts, cfg.supervise_all_iou, anchor, cfg.anchor_weight
+            )
         loss = terms.total
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step) * group.get("scale", 1.0)
