@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The masklet-nano variants of the model card's "Keeping one click, and where the masklets
 # go" (issue 22; none shipped). Usage: scripts/train_nano_variants.sh WORKDIR VARIANT...
-# with variants k m1 m2 n1 n2 p r, each after the one it starts from (k before n1 and
-# n2, n1 before p). Each one's held-out and family checks follow its training.
+# with variants k m1 m2 n1 n2 p r s1 m3 a1, each after the one it starts from (k before
+# n1 and n2, n1 before p, s1 and a1, m2 before m3). Each one's held-out and family checks follow its training.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -57,7 +57,14 @@ for variant in "$@"; do
                 --mask-prompt 0 --box-prompt 0.25 --refine-clicks 2 --init "$WORK/n1/last.pt" --steps 300 --warmup 10 --seed 46 ;;
         r)  masklet train "$WORK/mix" "$WORK/r" "${COARSE[@]}" --decoder-lr 4e-5 --clip-len 6 --mask-prompt 0.5 \
                 --refine-clicks 1 --init "$WEIGHTS" --steps 350 --warmup 20 --seed 48 ;;
-        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r" >&2; exit 2 ;;
+        s1) masklet train "$WORK/mix" "$WORK/s1" --train-only sam_mask_decoder.iou_prediction_head --supervise-all-iou \
+                --clip-len 6 --batch-size 8 --lr 1e-3 --warmup 5 --multi-object 0.5 --mask-prompt 0.3 --box-prompt 0.25 \
+                --refine-clicks 1 --init "$WORK/n1/last.pt" --steps 120 --seed 51 ;;
+        m3) masklet train "$WORK/mix" "$WORK/m3" "${COARSE[@]}" "${POS[@]}" "${DECODER[@]}" --clip-len 6 --mask-prompt 0.5 \
+                --init "$WORK/m2/last.pt" --steps 450 --warmup 10 --seed 53 ;;
+        a1) masklet train "$WORK/mix" "$WORK/a1" "${COARSE[@]}" --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou \
+                --clip-len 6 --mask-prompt 0.3 --refine-clicks 2 --init "$WORK/n1/last.pt" --steps 350 --warmup 10 --seed 54 ;;
+        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
     python scripts/diagnose_by_kind.py "$WORK/val" --checkpoint "$checkpoint" -n 20
