@@ -37,8 +37,26 @@ def test_generate_eval_train(tmp_path: Path, shared_data: Path) -> None:
     trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
     exported = load_file(str(tmp_path / "w.safetensors"))
     assert exported.keys() == trained.keys() and all(torch.equal(exported[k], trained[k]) for k in trained)
+    # Blended with the weights it started from: a quarter of the way back, weight by weight.
+    r = masklet("export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "b.safetensors"), "--image-size", "64",
+                "--blend-with", "standin", "--blend", "0.75")
+    assert r.returncode == 0, r.stderr
+    start = masklet_standin_state(64)
+    blended = load_file(str(tmp_path / "b.safetensors"))
+    key = "memory_attention.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(trained[key], start[key])
+    for k in trained:
+        torch.testing.assert_close(blended[k], 0.75 * trained[k] + 0.25 * start[k], msg=k)
+    r = masklet("export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "c.safetensors"), "--blend", "0.5")
+    assert r.returncode == 2 and "--blend-with" in r.stderr
     r = masklet("export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "x.safetensors"), "--model", "sam2.1_hiera_t")
     assert r.returncode != 0 and "sam2.1_hiera_t" in r.stderr and not (tmp_path / "x.safetensors").exists()
+
+
+def masklet_standin_state(image_size: int) -> dict[str, torch.Tensor]:
+    from masklet.build import build_model
+
+    return build_model("masklet-nano", "standin", device="cpu", image_size=image_size).state_dict()
 
 
 def test_help_and_errors(tmp_path: Path) -> None:

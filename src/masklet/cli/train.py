@@ -76,12 +76,22 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", "config", default="masklet-nano", show_default=True, help="the config the checkpoint was trained as")
 @click.option("--image-size", type=int, default=None, help="the input size it was trained at, if overridden")
-def export(checkpoint: Path, out: Path, config: str, image_size: int | None) -> None:
+@click.option("--blend-with", default=None, metavar="BASE",
+              help="the checkpoint CHECKPOINT was fine-tuned from (a path, or the model's name for its packaged weights), to blend with")
+@click.option("--blend", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="write BLEND x CHECKPOINT + (1 - BLEND) x BASE, weight by weight (weight-space ensembling of a fine-tuned model with its start)")
+def export(checkpoint: Path, out: Path, config: str, image_size: int | None, blend_with: str | None, blend: float) -> None:
     """Write a training CHECKPOINT's model weights (checked by a strict load) as safetensors OUT."""
     from ..build import build_model
     from ..checkpoint import save_safetensors, sha256_of
 
+    if (blend < 1) != (blend_with is not None):
+        raise click.BadParameter("--blend below 1 and --blend-with go together", param_hint="--blend")
     overrides = {"image_size": image_size} if image_size else {}
     model = build_model(config, checkpoint, device="cpu", **overrides)  # strict: a wrong config is named
-    save_safetensors(model.state_dict(), out)
+    state = model.state_dict()
+    if blend_with is not None:
+        base = build_model(config, blend_with, device="cpu", **overrides).state_dict()
+        state = {k: blend * v + (1 - blend) * base[k] if v.is_floating_point() else v for k, v in state.items()}
+    save_safetensors(state, out)
     click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, sha256 {sha256_of(out)})")
