@@ -49,6 +49,20 @@ def test_generate_eval_train(tmp_path: Path, shared_data: Path) -> None:
         torch.testing.assert_close(blended[k], 0.75 * trained[k] + 0.25 * start[k], msg=k)
     r = masklet("export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "c.safetensors"), "--blend", "0.5")
     assert r.returncode == 2 and "--blend-with" in r.stderr
+    # Per submodule: the decoder half-way, the rest as --blend says.
+    r = masklet("export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "d.safetensors"), "--image-size", "64",
+                "--blend-with", "standin", "--blend", "0.75", "--blend-module", "sam_mask_decoder=0.5")
+    assert r.returncode == 0, r.stderr
+    per_module = load_file(str(tmp_path / "d.safetensors"))
+    for k in trained:
+        share = 0.5 if k.startswith("sam_mask_decoder.") else 0.75
+        torch.testing.assert_close(per_module[k], share * trained[k] + (1 - share) * start[k], msg=k)
+    decoder_key = "sam_mask_decoder.iou_prediction_head.layers.0.weight"
+    assert not torch.equal(trained[decoder_key], start[decoder_key])
+    for bad in ("decoder=0.5", "sam_mask_decoder=2"):
+        r = masklet("export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "e.safetensors"), "--image-size", "64",
+                    "--blend-with", "standin", "--blend-module", bad)
+        assert r.returncode == 2 and "--blend-module" in r.stderr and not (tmp_path / "e.safetensors").exists(), r.stderr
     r = masklet("export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "x.safetensors"), "--model", "sam2.1_hiera_t")
     assert r.returncode != 0 and "sam2.1_hiera_t" in r.stderr and not (tmp_path / "x.safetensors").exists()
 

@@ -80,18 +80,45 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
               help="the checkpoint CHECKPOINT was fine-tuned from (a path, or the model's name for its packaged weights), to blend with")
 @click.option("--blend", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
               help="write BLEND x CHECKPOINT + (1 - BLEND) x BASE, weight by weight (weight-space ensembling of a fine-tuned model with its start)")
-def export(checkpoint: Path, out: Path, config: str, image_size: int | None, blend_with: str | None, blend: float) -> None:
+@click.option("--blend-module", multiple=True, metavar="MODULE=W",
+              help="another share for one submodule's weights (e.g. sam_mask_decoder=0.5; repeatable)")
+def export(checkpoint: Path, out: Path, config: str, image_size: int | None, blend_with: str | None, blend: float,
+           blend_module: tuple[str, ...]) -> None:
     """Write a training CHECKPOINT's model weights (checked by a strict load) as safetensors OUT."""
     from ..build import build_model
     from ..checkpoint import save_safetensors, sha256_of
 
-    if (blend < 1) != (blend_with is not None):
-        raise click.BadParameter("--blend below 1 and --blend-with go together", param_hint="--blend")
+    shares = _module_shares(blend_module)
+    if (blend < 1 or bool(shares)) != (blend_with is not None):
+        raise click.BadParameter("--blend below 1 or --blend-module, and --blend-with, go together", param_hint="--blend")
     overrides = {"image_size": image_size} if image_size else {}
     model = build_model(config, checkpoint, device="cpu", **overrides)  # strict: a wrong config is named
     state = model.state_dict()
     if blend_with is not None:
+        unknown = sorted(m for m in shares if not any(k.startswith(m + ".") for k in state))
+        if unknown:
+            raise click.BadParameter(f"no weights under {unknown}; the model's submodules are {sorted(n for n, _ in model.named_children())}",
+                                     param_hint="--blend-module")
         base = build_model(config, blend_with, device="cpu", **overrides).state_dict()
-        state = {k: blend * v + (1 - blend) * base[k] if v.is_floating_point() else v for k, v in state.items()}
+
+        def share(key: str) -> float:
+            return next((w for m, w in shares.items() if key.startswith(m + ".")), blend)
+
+        state = {k: share(k) * v + (1 - share(k)) * base[k] if v.is_floating_point() else v for k, v in state.items()}
     save_safetensors(state, out)
     click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, sha256 {sha256_of(out)})")
+
+
+def _module_shares(specs: tuple[str, ...]) -> dict[str, float]:
+    """{"sam_mask_decoder": 0.5} from ("sam_mask_decoder=0.5",), each share in (0, 1]."""
+    shares = {}
+    for spec in specs:
+        module, _, value = spec.partition("=")
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if not module or not 0 < share <= 1:
+            raise click.BadParameter(f"expected MODULE=W with W in (0, 1], got {spec!r}", param_hint="--blend-module")
+        shares[module] = share
+    return shares
