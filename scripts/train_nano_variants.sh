@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The masklet-nano variants of the model card's "Keeping one click, and where the masklets
 # go" (issue 22; none shipped). Usage: scripts/train_nano_variants.sh WORKDIR VARIANT...
-# with variants k m1 m2 n1 n2 p r s1 m3 a1, each after the one it starts from (k before
-# n1 and n2, n1 before p, s1 and a1, m2 before m3). Each one's held-out and family checks follow its training.
+# with variants k m1 m2 n1 n2 p r s1 m3 a1 b1, each after the one it starts from (k before
+# n1 and n2, n1 before p, s1 and a1, m2 before m3, a1 before b1). Each one's held-out and family checks follow its training.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -64,9 +64,13 @@ for variant in "$@"; do
                 --init "$WORK/m2/last.pt" --steps 450 --warmup 10 --seed 53 ;;
         a1) masklet train "$WORK/mix" "$WORK/a1" "${COARSE[@]}" --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou \
                 --clip-len 6 --mask-prompt 0.3 --refine-clicks 2 --init "$WORK/n1/last.pt" --steps 350 --warmup 10 --seed 54 ;;
-        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1" >&2; exit 2 ;;
+        b1) mkdir -p "$WORK/b1"  # a1 blended back toward the packaged weights, the decoder more
+            masklet export "$WORK/a1/last.pt" "$WORK/b1/b1.safetensors" --blend-with "$WEIGHTS" --blend 0.8 \
+                --blend-module sam_mask_decoder=0.5 --blend-module sam_prompt_encoder=0.5 ;;
+        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
+    [ "$variant" = b1 ] && checkpoint="$WORK/b1/b1.safetensors"
     python scripts/diagnose_by_kind.py "$WORK/val" --checkpoint "$checkpoint" -n 20
     masklet eval "$WORK/families" --checkpoint "$checkpoint" --baseline copy -q
     python scripts/diagnose_drift.py "$WORK/families" --checkpoint "$checkpoint"
