@@ -2,7 +2,8 @@
 # The masklet-nano variants of the model card's "Keeping one click, and where the masklets
 # go" (issue 22; none shipped). Usage: scripts/train_nano_variants.sh WORKDIR VARIANT...
 # with variants k m1 m2 n1 n2 p r s1 m3 a1 b1, each after the one it starts from (k before
-# n1 and n2, n1 before p, s1 and a1, m2 before m3, a1 before b1). Each one's held-out and family checks follow its training.
+# n1 and n2, n1 before p, s1 and a1, m2 before m3, a1 before b1). Each one's held-out and
+# family checks follow its training.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -36,11 +37,7 @@ COARSE=(--model masklet-nano --image-encoder-lr 5e-5 --freeze image_encoder.neck
         --batch-size 8 --lr 4e-4 --multi-object 0.5 --box-prompt 0.25)
 POS=(--freeze image_encoder.trunk.pos_embed --freeze image_encoder.trunk.pos_embed_window)
 DECODER=(--freeze sam_mask_decoder --freeze sam_prompt_encoder)
-ALL_BUT_DECODER=()
-for module in image_encoder memory_attention memory_encoder mask_downsample obj_ptr_proj obj_ptr_tpos_proj \
-              no_mem_embed no_mem_pos_enc no_obj_ptr no_obj_embed_spatial maskmem_tpos_enc; do
-    ALL_BUT_DECODER+=(--freeze "$module")
-done
+ALL_BUT_DECODER=(--train-only sam_mask_decoder --train-only sam_prompt_encoder)
 for variant in "$@"; do
     case $variant in
         k)  masklet train "$WORK/clut" "$WORK/k" "${COARSE[@]}" --clip-len 4 --mask-prompt 0.5 --refine-clicks 1 \

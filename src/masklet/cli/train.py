@@ -100,11 +100,10 @@ def export(checkpoint: Path, out: Path, config: str, image_size: int | None, ble
             raise click.BadParameter(f"no weights under {unknown}; the model's submodules are {sorted(n for n, _ in model.named_children())}",
                                      param_hint="--blend-module")
         base = build_model(config, blend_with, device="cpu", **overrides).state_dict()
-
-        def share(key: str) -> float:
-            return next((w for m, w in shares.items() if key.startswith(m + ".")), blend)
-
-        state = {k: share(k) * v + (1 - share(k)) * base[k] if v.is_floating_point() else v for k, v in state.items()}
+        for k, v in state.items():
+            if v.is_floating_point():
+                w = next((w for m, w in shares.items() if k.startswith(m + ".")), blend)
+                state[k] = w * v + (1 - w) * base[k]
     save_safetensors(state, out)
     click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, sha256 {sha256_of(out)})")
 

@@ -10,6 +10,7 @@ frames, past-only pointers) and built as at inference, but in float32 and with g
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,14 @@ class PromptProbabilities:
     # click at the error of the previous answer (SAM's interactive training loop), so the
     # decoder learns to follow clicks rather than the salient object.
     refine_clicks: int = 0
+
+
+class DecoderPrompt(NamedTuple):
+    """What the decoder answered on a prompted frame without memory (for an anchor to answer too)."""
+
+    points: tuple[Tensor, Tensor]  # (coords (1, N, 2), labels (1, N))
+    mask_input: Tensor | None  # the previous round's low-res logits
+    multimask: bool
 
 
 def sample_click(region: Tensor, generator: torch.Generator) -> Tensor | None:
@@ -122,19 +131,23 @@ def clip_losses(
         features, mem_pos = model.encode_memory(vision[:, t], high_res_masks, object_logits, from_points)
         memories.append((features, mem_pos))
     means = (torch.cat([getattr(x, k) for x in terms]).mean() for k in ("focal", "dice", "iou", "object"))
-    kept = anchor_weight * torch.cat(drift).mean() if drift else (vision.new_zeros(()) if anchor is not None else None)
+    kept = None
+    if anchor is not None:
+        kept = anchor_weight * torch.cat(drift).mean() if drift else vision.new_zeros(())
     return LossTerms(*means, embedding_norm=vision.detach().norm(dim=2).mean(), anchor=kept)
 
 
-def _anchor_drift(anchor: Sam2, feats, i: int, answer, prompt) -> Tensor:
+def _answer(model: Sam2, pix: Tensor, hr: list[Tensor], prompt: DecoderPrompt):
+    return model.forward_sam_heads(pix, prompt.points, prompt.mask_input, hr, prompt.multimask)
+
+
+def _anchor_drift(anchor: Sam2, feats, i: int, answer, prompt: DecoderPrompt) -> Tensor:
     """The anchor loss of one prompted answer of clip i: the anchor model answers the same
     prompt on the same frame, without memory."""
-    points, mask_input, multimask = prompt
     with torch.no_grad():
         vision = feats.vision_features[i : i + 1]
         pix = anchor.condition_on_memory(vision, torch.zeros_like(vision), None)
-        hr = [f[i : i + 1] for f in feats.backbone_fpn[:-1]]
-        ref = anchor.forward_sam_heads(pix, points, mask_input, hr, multimask)
+        ref = _answer(anchor, pix, [f[i : i + 1] for f in feats.backbone_fpn[:-1]], prompt)
     return anchor_loss(answer.all_masks, answer.iou_scores, ref.all_masks, ref.iou_scores)
 
 
@@ -143,9 +156,8 @@ def _per_clip_losses(out, target: Tensor, all_iou: bool) -> LossTerms:
 
 
 def _prompted_first_frame(model: Sam2, vision: Tensor, hr: list[Tensor], mask: Tensor, target_low: Tensor, generator, probs) -> list:
-    """The prompted frame's answers, each with its prompt ((coords, labels), mask input,
-    multimask) for the decoder: one for a mask prompt (prompt None: no decoder answers
-    it), else one per click round."""
+    """The prompted frame's answers, each with its DecoderPrompt: one for a mask prompt
+    (prompt None: no decoder answers it), else one per click round."""
     r = float(torch.rand((), generator=generator))
     if r < probs.mask or not mask.any():
         return [(model.use_mask_as_output(vision, hr, mask[None, None].float()), None)]
@@ -158,16 +170,16 @@ def _prompted_first_frame(model: Sam2, vision: Tensor, hr: list[Tensor], mask: T
         labels = torch.ones(1, n, dtype=torch.int32)
     coords, labels = coords.to(vision.device), labels.to(vision.device)
     pix = model.condition_on_memory(vision, torch.zeros_like(vision), None)
-    prompt = ((coords, labels), None, model.use_multimask(True, labels.shape[1]))
-    answers = [(model.forward_sam_heads(pix, *prompt[:2], hr, prompt[2]), prompt)]
+    prompt = DecoderPrompt((coords, labels), None, model.use_multimask(True, labels.shape[1]))
+    answers = [(_answer(model, pix, hr, prompt), prompt)]
     for _ in range(probs.refine_clicks):
         previous = answers[-1][0].low_res_masks.detach()
         click = _corrective_click(previous, target_low, model.cfg.image_size, generator)
         if click is None:
             break
         coords, labels = torch.cat([coords, click[0]], 1), torch.cat([labels, click[1]], 1)
-        prompt = ((coords, labels), previous.clamp(-32, 32), False)
-        answers.append((model.forward_sam_heads(pix, *prompt[:2], hr, prompt[2]), prompt))
+        prompt = DecoderPrompt((coords, labels), previous.clamp(-32, 32), False)
+        answers.append((_answer(model, pix, hr, prompt), prompt))
     return answers
 
 
