@@ -103,3 +103,20 @@ def test_drift_diagnosis_on_a_folder_of_families(tmp_path: Path) -> None:
         assert copied == pytest.approx(float(np.mean(copies[family])), abs=0.01)
         values = [float(v) for row in mine for v in row[3:]]
         assert all(0.0 <= v <= 1.0 for v in values) and any(0.0 < v < 1.0 for v in values)
+
+
+def test_another_draw_of_the_families(tmp_path: Path) -> None:
+    """`masklet test-families --first K` writes other seeds' sequences (a draw no earlier choice looked at)."""
+    from click.testing import CliRunner
+
+    from masklet.cli import main
+
+    runner = CliRunner()
+    for first, out in ((0, "a"), (1000, "b")):
+        args = ["test-families", str(tmp_path / out), "-n", "1", "--frames", "3", "--family", "shapes", "--first", str(first)]
+        r = runner.invoke(main, args)
+        assert r.exit_code == 0, r.output
+    (a,), (b,) = (sorted(p.name for p in (tmp_path / out / "shapes" / "JPEGImages").iterdir()) for out in "ab")
+    assert int(a.split("-")[1]) < 1000 <= int(b.split("-")[1])
+    frame = "shapes/JPEGImages/{}/00000.jpg"
+    assert (tmp_path / "a" / frame.format(a)).read_bytes() != (tmp_path / "b" / frame.format(b)).read_bytes()
