@@ -1,11 +1,13 @@
 """masklet-nano tracking speed on a 640x360 clip: is it interactive on a laptop CPU?
 
-    .venv/bin/python bench/nano_speed.py [--frames 120] [--objects 1 3] [--threads N]
+    .venv/bin/python bench/nano_speed.py [--frames 120] [--objects 1 3] [--threads N] [--checkpoint W ...]
 
 The shared clip videos/01_dog.mp4 (1280x720) is scaled to 640x360 and written as an MP4
 first; then, per object count, masklet-nano (packaged weights) opens it, gets one click
 per object on frame 0 and propagates through every frame. Frames/s counts the whole
 propagation: decoding, resizing, image encoder, memory attention, decoder, memory encoder.
+Further weights (`--checkpoint`, e.g. earlier or retrained ones) run in the same session,
+after the packaged ones, for a side-by-side figure on the same machine.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ def scaled_clip(dest: Path, frames: int, size: tuple[int, int] = (640, 360)) -> 
     return dest
 
 
-def run(video: Path, num_objects: int) -> dict[str, float]:
-    predictor = masklet.build_sam2_video_predictor("masklet-nano", device="cpu")
+def run(video: Path, num_objects: int, checkpoint: str | None = None) -> dict[str, float]:
+    predictor = masklet.build_sam2_video_predictor("masklet-nano", checkpoint, device="cpu")
     start = time.perf_counter()
     state = predictor.init_state(str(video))
     opened = time.perf_counter() - start
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--checkpoint", action="append", default=[], help="more weights to time after the packaged ones")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -66,10 +69,12 @@ def main() -> None:
         run(video, 1)  # warm-up: first-call allocations and kernel selection
         print(f"masklet-nano on {CLIP.name} scaled to 640x360, {platform.processor() or platform.machine()}, "
               f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-        print(f"{'objects':>7} {'frames':>6} {'frames/s':>9} {'first mask (ms)':>16} {'open (s)':>9}")
-        for k in args.objects:
-            r = run(video, k)
-            print(f"{k:>7} {r['frames']:>6} {r['fps']:>9.1f} {r['prompt_ms']:>16.0f} {r['open_s']:>9.2f}")
+        print(f"{'weights':<24} {'objects':>7} {'frames':>6} {'frames/s':>9} {'first mask (ms)':>16} {'open (s)':>9}")
+        for checkpoint in [None, *args.checkpoint]:
+            label = Path(checkpoint).name[:24] if checkpoint else "packaged"
+            for k in args.objects:
+                r = run(video, k, checkpoint)
+                print(f"{label:<24} {k:>7} {r['frames']:>6} {r['fps']:>9.1f} {r['prompt_ms']:>16.0f} {r['open_s']:>9.2f}")
 
 
 if __name__ == "__main__":
