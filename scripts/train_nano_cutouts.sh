@@ -6,7 +6,10 @@
 # 2-core CPU; the held-out checks at the end take 12 more).
 set -euo pipefail
 WORK=${1:-nano-cutouts}
-WEIGHTS=src/masklet/weights/masklet-nano.safetensors  # run from the repository's root
+# Stage 6's weights, which these runs started from (packaged until 2026-12-03): the file
+# scripts/train_nano.sh writes, or `git show 6dfb0c1:src/masklet/weights/masklet-nano.safetensors`.
+WEIGHTS=${STAGE6:-nano-run/stage6.safetensors}
+[ -f "$WEIGHTS" ] || { echo "no stage-6 weights at $WEIGHTS: set STAGE6 (see above)" >&2; exit 2; }
 # Seven in ten objects cut out of the packaged photos, up to three unannotated objects of
 # their own look per sequence (so that no kind of appearance means "the object").
 masklet generate "$WORK/clut" --split train -n 150 --cutouts 0.7 --clutter 3 &

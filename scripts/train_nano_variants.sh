@@ -8,7 +8,10 @@
 set -euo pipefail
 WORK=${1:?WORKDIR}
 shift
-WEIGHTS=src/masklet/weights/masklet-nano.safetensors
+# Stage 6's weights, which these runs started from (packaged until 2026-12-03): the file
+# scripts/train_nano.sh writes, or `git show 6dfb0c1:src/masklet/weights/masklet-nano.safetensors`.
+WEIGHTS=${STAGE6:-nano-run/stage6.safetensors}
+[ -f "$WEIGHTS" ] || { echo "no stage-6 weights at $WEIGHTS: set STAGE6 (see above)" >&2; exit 2; }
 # The data: the cut-out-rich sequences of scripts/train_nano_cutouts.sh, 200 more of the
 # wide generator (faster motion, sizes 1-30%), "mix" holding both, plain sequences for
 # click re-tuning, the held-out split and the test families.

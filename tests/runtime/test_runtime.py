@@ -52,9 +52,11 @@ def test_image_masks_equal_the_torch_path(exported, name: str, shared_data: Path
             ours, scores, low = runtime.predict(**scaled)
             theirs, t_scores, t_low = torch_side.predict(**scaled)
             assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
-            for a, b in zip(ours.reshape(-1, h, w), theirs.reshape(-1, h, w)):
-                assert 0.0 < b.mean() < 1.0, "a degenerate torch mask would agree with anything"
-                assert iou(a > 0, b > 0) >= 0.99, (photo, prompt)
+            live = [0.0 < b.mean() < 1.0 for b in theirs.reshape(-1, h, w)]
+            assert any(live), "every torch mask is empty or full: the comparison would agree with anything"
+            for a, b, ok in zip(ours.reshape(-1, h, w), theirs.reshape(-1, h, w), live):
+                # An empty (or full) candidate must be as empty here; the logits are compared below.
+                assert iou(a > 0, b > 0) >= 0.99 if ok else np.array_equal(a > 0, b > 0), (photo, prompt)
             np.testing.assert_allclose(scores, t_scores, atol=1e-3)
             np.testing.assert_allclose(low, t_low, atol=2e-2)
         # A refinement: the low-res logits fed back as the mask input.
@@ -240,13 +242,17 @@ def test_stream_equals_the_torch_stream(exported, shared_data: Path) -> None:
                6: {1: {"points": [[420, 260]], "labels": [1]}}}
     ours = VideoStream(exported["masklet-nano"])
     theirs = masklet.VideoStream(masklet.build_sam2_video_predictor("masklet-nano", device="cpu").predictor)
-    ious = []
+    ious, empty = [], 0
     for i, frame in enumerate(frames):
         frame_idx, obj_ids, masks = ours.step(frame, prompts.get(i))
         want = theirs.step(frame, prompts.get(i))
         assert (frame_idx, obj_ids) == (want.frame_idx, want.obj_ids)
         for a, b in zip(masks > 0, want.masks.numpy() > 0):
-            assert b.any(), "an empty torch mask would agree with anything"
-            ious.append(iou(a, b))
+            if b.any():
+                ious.append(iou(a, b))
+            else:  # an object lost by the torch stream must be lost here too
+                assert not a.any(), (i, "the torch mask is empty, ours is not")
+                empty += 1
+    assert len(ious) > empty, "mostly empty torch masks: the comparison would say little"
     assert min(ious) >= 0.95 and np.mean(ious) >= 0.99, ious
     ours.close()
