@@ -32,7 +32,7 @@ BOXES: dict[int, tuple[int, int, int, int] | None] = {
 
 def score(masks: dict[int, np.ndarray]) -> dict[str, float]:
     """Mean share of the mask on the dog's box, of the box covered, frames mostly on the box, and the mask while the dog is away."""
-    on, covered, mostly, away = [], [], 0, []
+    on, covered, away = [], [], []
     for t, box in BOXES.items():
         if t == 0 or t not in masks:
             continue
@@ -44,8 +44,7 @@ def score(masks: dict[int, np.ndarray]) -> dict[str, float]:
         inside = float(mask[y0:y1, x0:x1].sum())
         on.append(inside / max(float(mask.sum()), 1.0))
         covered.append(inside / ((x1 - x0) * (y1 - y0)))
-        mostly += int(on[-1] > 0.5)
-    return {"on_box": float(np.mean(on)), "covered": float(np.mean(covered)), "mostly_on": mostly, "frames": len(on),
+    return {"on_box": float(np.mean(on)), "covered": float(np.mean(covered)), "mostly_on": sum(p > 0.5 for p in on), "frames": len(on),
             "away": float(np.mean(away)) if away else float("nan")}
 
 
