@@ -393,3 +393,28 @@ def test_training_and_inference_choose_the_same_memory(monkeypatch, bedroom_fram
     cond, recent, pointers, max_distance = chosen["training"][7]
     assert cond == [0] and [t for _, t in recent] == [2, 4, 6] and max_distance == 4
     assert [t for _, t in pointers] == [0, 6, 5, 4, 3]
+
+
+def test_clips_with_a_frame_step_take_every_kth_frame(tmp_path: Path, shared_data: Path) -> None:
+    """--max-frame-step: a clip's frames are evenly spaced by a drawn k in 1..max, inside the sequence."""
+    import numpy as np
+
+    from masklet.errors import BadInput
+    from masklet.train.trainer import ClipSampler
+
+    write_dataset(tmp_path, "train", 1, shared_data, GeneratorConfig(width=64, height=48, num_frames=9, min_objects=1, max_objects=1))
+    every = ClipSampler(tmp_path, 32, 9).sample(np.random.default_rng(0))[0]  # all nine frames, in order
+    assert not any(torch.equal(every[i], every[i + 1]) for i in range(8))
+    strided = ClipSampler(tmp_path, 32, 3, max_frame_step=4)
+    steps = set()
+    for seed in range(16):
+        frames = strided.sample(np.random.default_rng(seed))[0]
+        picked = [next(i for i in range(9) if torch.equal(f, every[i])) for f in frames]
+        step = picked[1] - picked[0]
+        assert 1 <= step <= 4 and picked == [picked[0], picked[0] + step, picked[0] + 2 * step]
+        steps.add(step)
+    assert len(steps) >= 3
+    plain = ClipSampler(tmp_path, 32, 3)
+    assert torch.equal(plain.sample(np.random.default_rng(5))[0], ClipSampler(tmp_path, 32, 3, max_frame_step=1).sample(np.random.default_rng(5))[0])
+    with pytest.raises(BadInput, match="max_frame_step"):
+        ClipSampler(tmp_path, 32, 3, max_frame_step=0)

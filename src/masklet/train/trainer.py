@@ -32,7 +32,8 @@ class ClipSampler:
     """Random clips of one object from a DAVIS-layout folder, prepared for the model."""
 
     def __init__(
-        self, root: str | os.PathLike, image_size: int, clip_len: int = 8, multi_object_prob: float = 0.0, augment: bool = False
+        self, root: str | os.PathLike, image_size: int, clip_len: int = 8, multi_object_prob: float = 0.0, augment: bool = False,
+        max_frame_step: int = 1,
     ) -> None:
         self.root = Path(root)
         self.image_size = image_size
@@ -44,6 +45,12 @@ class ClipSampler:
         # jittered (the SAM 2 recipe's augmentations that keep masks exact), so an image
         # encoder that learns does not learn the few training backgrounds by heart.
         self.augment = augment
+        # A clip may take every k-th frame (k drawn from 1..max_frame_step), so objects move
+        # k times as far between its frames: where they were is then a poor guess of where
+        # they are, and memory attention has to match them by their look.
+        if max_frame_step < 1:
+            raise BadInput(f"max_frame_step must be at least 1, got {max_frame_step}")
+        self.max_frame_step = max_frame_step
         self.sequences = list_sequences(self.root)
         if not self.sequences:
             raise NotFound(f"no sequences under {self.root / 'JPEGImages'}")
@@ -57,16 +64,21 @@ class ClipSampler:
             seq = self.sequences[int(rng.integers(len(self.sequences)))]
             images = sorted((self.root / "JPEGImages" / seq).glob("*.jpg"))
             anns = sorted((self.root / "Annotations" / seq).glob("*.png"))
+            # Drawn only when asked for, so runs without it sample the clips they always did.
+            step = int(rng.integers(1, self.max_frame_step + 1)) if self.max_frame_step > 1 else 1
+            step = min(step, max(1, (len(images) - 1) // max(1, self.clip_len - 1)))
             length = min(self.clip_len, len(images))
-            start = int(rng.integers(0, len(images) - length + 1))
-            labels = [read_annotation(p) for p in anns[start : start + length]]
+            span = (length - 1) * step + 1
+            start = int(rng.integers(0, len(images) - span + 1))
+            picked = slice(start, start + span, step)
+            labels = [read_annotation(p) for p in anns[picked]]
             ids = sorted(set(np.unique(labels[0])) - {0}) or sorted(set(np.unique(np.stack(labels))) - {0}) or [1]
             if not want_several or len(ids) >= 2:
                 break
         obj = ids[int(rng.integers(len(ids)))]
         s = self.image_size
         bicubic, nearest = Image.Resampling.BICUBIC, Image.Resampling.NEAREST
-        rgb = [np.asarray(Image.open(p).convert("RGB").resize((s, s), bicubic)) / 255.0 for p in images[start : start + length]]
+        rgb = [np.asarray(Image.open(p).convert("RGB").resize((s, s), bicubic)) / 255.0 for p in images[picked]]
         rgb = torch.from_numpy(np.stack(rgb)).float().permute(0, 3, 1, 2)  # (T, 3, S, S) in [0, 1]
         masks = [np.array(Image.fromarray((lab == obj).astype(np.uint8)).resize((s, s), nearest)) for lab in labels]
         masks = torch.from_numpy(np.stack(masks))[:, None].float()  # (T, 1, S, S)
@@ -121,6 +133,7 @@ class TrainConfig:
     # is from the decoder, which then learns to ignore clicks.
     embedding_norm: float | None = None
     augment: bool = False  # mirror and colour-jitter clips (ClipSampler)
+    max_frame_step: int = 1  # clips take every k-th frame, k drawn from 1..this (ClipSampler)
     stop_after: int | None = None  # end this run after so many steps (a slice of the schedule; resume later)
     weight_decay: float = 0.01
     grad_clip: float = 0.1  # the paper's gradient-norm clip
@@ -276,7 +289,8 @@ def train(
     anchor = None
     if cfg.anchor is not None:
         anchor = build_model(model_config, cfg.anchor, device=device, **model_overrides).eval().requires_grad_(False)
-    sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob, cfg.augment)
+    sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob, cfg.augment,
+                          cfg.max_frame_step)
     if cfg.embedding_norm is not None and not last.exists():
         _rescale_embedding(model, sampler, cfg.embedding_norm, cfg.seed)
     _check_submodules(model, cfg.freeze, "freeze", nested=True)
