@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The masklet-nano variants of the model card's "Keeping one click, and where the masklets
-# go" (issue 22; none shipped). Usage: scripts/train_nano_variants.sh WORKDIR VARIANT...
-# with variants k m1 m2 n1 n2 p r s1 m3 a1 b1, each after the one it starts from (k before
-# n1 and n2, n1 before p, s1 and a1, m2 before m3, a1 before b1). Each one's held-out and
-# family checks follow its training.
+# go" and "Where the gap is" (issue 22; b1 shipped). Usage: scripts/train_nano_variants.sh
+# WORKDIR VARIANT... with variants k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 (and l8b r320b
+# fs6b: each blended as b1 was), each after the one it starts from (k before n1 and n2, n1
+# before p, s1 and a1, m2 before m3, a1 before b1, b1 before l8, r320 and fs6). Each one's
+# held-out and family checks follow its training.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -41,6 +42,9 @@ COARSE=(--model masklet-nano --image-encoder-lr 5e-5 --freeze image_encoder.neck
 POS=(--freeze image_encoder.trunk.pos_embed --freeze image_encoder.trunk.pos_embed_window)
 DECODER=(--freeze sam_mask_decoder --freeze sam_prompt_encoder)
 ALL_BUT_DECODER=(--train-only sam_mask_decoder --train-only sam_prompt_encoder)
+# Stage 9's settings at half its learning rate, from b1 (the packaged weights).
+FROM_B1=("${COARSE[@]}" --lr 2e-4 --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou --mask-prompt 0.3
+         --refine-clicks 2 --init "$WORK/b1/b1.safetensors" --warmup 10)
 for variant in "$@"; do
     case $variant in
         k)  masklet train "$WORK/clut" "$WORK/k" "${COARSE[@]}" --clip-len 4 --mask-prompt 0.5 --refine-clicks 1 \
@@ -67,12 +71,22 @@ for variant in "$@"; do
         b1) mkdir -p "$WORK/b1"  # a1 blended back toward the packaged weights, the decoder more
             masklet export "$WORK/a1/last.pt" "$WORK/b1/b1.safetensors" --blend-with "$WEIGHTS" --blend 0.8 \
                 --blend-module sam_mask_decoder=0.5 --blend-module sam_prompt_encoder=0.5 ;;
-        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1" >&2; exit 2 ;;
+        l8) masklet train "$WORK/mix" "$WORK/l8" "${FROM_B1[@]}" --clip-len 8 --steps 200 --seed 61 ;;
+        r320) masklet train "$WORK/mix" "$WORK/r320" "${FROM_B1[@]}" --image-size 320 --clip-len 6 --steps 180 --seed 62 ;;
+        fs6) masklet train "$WORK/mix" "$WORK/fs6" "${FROM_B1[@]}" --max-frame-step 3 --clip-len 6 --steps 200 --seed 63 ;;
+        l8b|r320b|fs6b) mkdir -p "$WORK/$variant"
+            masklet export "$WORK/${variant%b}/last.pt" "$WORK/$variant/$variant.safetensors" --blend-with "$WEIGHTS" --blend 0.8 \
+                --blend-module sam_mask_decoder=0.5 --blend-module sam_prompt_encoder=0.5 ;;
+        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
-    [ "$variant" = b1 ] && checkpoint="$WORK/b1/b1.safetensors"
-    python scripts/diagnose_by_kind.py "$WORK/val" --checkpoint "$checkpoint" -n 20
-    masklet eval "$WORK/families" --checkpoint "$checkpoint" --baseline copy -q
-    python scripts/diagnose_drift.py "$WORK/families" --checkpoint "$checkpoint"
-    masklet eval "$WORK/val" --checkpoint "$checkpoint" --baseline copy --clicks -q
+    case $variant in b1|l8b|r320b|fs6b) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac
+    size=()
+    case $variant in r320*) size=(--image-size 320) ;; esac
+    if [ ${#size[@]} -eq 0 ]; then  # the diagnoses run at the model's own input size
+        python scripts/diagnose_by_kind.py "$WORK/val" --checkpoint "$checkpoint" -n 20
+        python scripts/diagnose_drift.py "$WORK/families" --checkpoint "$checkpoint"
+    fi
+    masklet eval "$WORK/families" --checkpoint "$checkpoint" "${size[@]}" --baseline copy -q
+    masklet eval "$WORK/val" --checkpoint "$checkpoint" "${size[@]}" --baseline copy --clicks -q
 done
