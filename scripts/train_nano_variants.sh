@@ -68,15 +68,15 @@ for variant in "$@"; do
                 --init "$WORK/m2/last.pt" --steps 450 --warmup 10 --seed 53 ;;
         a1) masklet train "$WORK/mix" "$WORK/a1" "${COARSE[@]}" --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou \
                 --clip-len 6 --mask-prompt 0.3 --refine-clicks 2 --init "$WORK/n1/last.pt" --steps 350 --warmup 10 --seed 54 ;;
-        b1) mkdir -p "$WORK/b1"  # a1 blended back toward the packaged weights, the decoder more
-            masklet export "$WORK/a1/last.pt" "$WORK/b1/b1.safetensors" --blend-with "$WEIGHTS" --blend 0.8 \
+        b1|l8b|r320b|fs6b)  # blended back toward stage 6's weights, the decoder more: b1 from a1, l8b from l8, ...
+            source=${variant%b}
+            [ "$variant" = b1 ] && source=a1
+            mkdir -p "$WORK/$variant"
+            masklet export "$WORK/$source/last.pt" "$WORK/$variant/$variant.safetensors" --blend-with "$WEIGHTS" --blend 0.8 \
                 --blend-module sam_mask_decoder=0.5 --blend-module sam_prompt_encoder=0.5 ;;
         l8) masklet train "$WORK/mix" "$WORK/l8" "${FROM_B1[@]}" --clip-len 8 --steps 200 --seed 61 ;;
         r320) masklet train "$WORK/mix" "$WORK/r320" "${FROM_B1[@]}" --image-size 320 --clip-len 6 --steps 180 --seed 62 ;;
         fs6) masklet train "$WORK/mix" "$WORK/fs6" "${FROM_B1[@]}" --max-frame-step 3 --clip-len 6 --steps 200 --seed 63 ;;
-        l8b|r320b|fs6b) mkdir -p "$WORK/$variant"
-            masklet export "$WORK/${variant%b}/last.pt" "$WORK/$variant/$variant.safetensors" --blend-with "$WEIGHTS" --blend 0.8 \
-                --blend-module sam_mask_decoder=0.5 --blend-module sam_prompt_encoder=0.5 ;;
         *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"

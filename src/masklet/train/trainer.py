@@ -66,8 +66,8 @@ class ClipSampler:
             anns = sorted((self.root / "Annotations" / seq).glob("*.png"))
             # Drawn only when asked for, so runs without it sample the clips they always did.
             step = int(rng.integers(1, self.max_frame_step + 1)) if self.max_frame_step > 1 else 1
-            step = min(step, max(1, (len(images) - 1) // max(1, self.clip_len - 1)))
             length = min(self.clip_len, len(images))
+            step = min(step, (len(images) - 1) // (length - 1)) if length > 1 else 1  # the clip fits the sequence
             span = (length - 1) * step + 1
             start = int(rng.integers(0, len(images) - span + 1))
             picked = slice(start, start + span, step)
