@@ -418,3 +418,39 @@ def test_clips_with_a_frame_step_take_every_kth_frame(tmp_path: Path, shared_dat
     assert torch.equal(plain.sample(np.random.default_rng(5))[0], step_one.sample(np.random.default_rng(5))[0])
     with pytest.raises(BadInput, match="max_frame_step"):
         ClipSampler(tmp_path, 32, 3, max_frame_step=0)
+
+
+def test_preloaded_clips_are_the_streamed_ones(tmp_path: Path, shared_data: Path) -> None:
+    """--preload: the clips drawn from memory equal, bit for bit, those decoded per clip, and so do the losses."""
+    import numpy as np
+
+    from masklet.train.trainer import ClipSampler
+
+    config = GeneratorConfig(width=96, height=64, num_frames=7, min_objects=1, max_objects=3)
+    write_dataset(tmp_path / "set", "train", 3, shared_data, config)
+    options = dict(multi_object_prob=0.5, augment=True, max_frame_step=2)
+    streamed, preloaded = ClipSampler(tmp_path / "set", 48, 4, **options), ClipSampler(tmp_path / "set", 48, 4, **options)
+    preloaded.preload(threads=2)
+    assert sorted(preloaded._preloaded) == streamed.sequences
+    for seed in range(12):
+        a, b = streamed.sample_batch(np.random.default_rng(seed), 2), preloaded.sample_batch(np.random.default_rng(seed), 2)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+        assert 0 < float(b[1].mean()) < 1  # an object, not an empty or full mask
+    runs = {}
+    for preload in (False, True):
+        cfg = TrainConfig(steps=3, lr=1e-3, clip_len=3, batch_size=2, seed=3, progress=False, preload=preload)
+        train("sam2.1_hiera_t", tmp_path / "set", tmp_path / f"run{preload}", cfg, init="standin", device="cpu", **SMALL)
+        runs[preload] = losses(tmp_path / f"run{preload}")
+    assert len(runs[True]) == 3 and runs[True] == runs[False]
+
+
+def test_preload_refuses_what_memory_cannot_hold(tiny_set: Path, monkeypatch) -> None:
+    from masklet.errors import BadInput
+    from masklet.train import trainer
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 8}  # a machine with 32 KiB
+    monkeypatch.setattr(trainer.os, "sysconf", lambda name: pages[name])
+    sampler = trainer.ClipSampler(tiny_set, 64, 3)
+    with pytest.raises(BadInput, match=r"preloading 6 frames at 64 px needs .* GiB.*without preloading"):
+        sampler.preload()
+    assert sampler._preloaded == {}

@@ -49,6 +49,8 @@ from . import main
 @click.option("--augment", is_flag=True, help="mirror clips and jitter their brightness, contrast and saturation")
 @click.option("--max-frame-step", type=click.IntRange(min=1), default=1, show_default=True,
               help="clips take every k-th frame, k drawn from 1 to this (objects move k times as far between frames)")
+@click.option("--preload", is_flag=True,
+              help="decode every frame into memory before training (a GPU trains faster than JPEGs are decoded)")
 @click.option("--bf16/--no-bf16", default=None, help="bf16 autocast (default: on where the hardware has it, i.e. CUDA)")
 @click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True)
 @click.option("--image-size", type=int, default=None, help="override the model's input size")
@@ -58,7 +60,7 @@ from . import main
               help="end this run after N steps of the schedule (run the same command again to resume)")
 def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, lr: float, warmup: int, clip_len: int, batch_size: int,
           freeze_image_encoder: bool, freeze: tuple[str, ...], train_only: tuple[str, ...], image_encoder_lr: float | None, decoder_lr: float | None, multi_object: float, mask_prompt: float, box_prompt: float, refine_clicks: int, supervise_all_iou: bool, anchor: str | None, anchor_weight: float,
-          reinit: tuple[str, ...], embedding_norm: float | None, augment: bool, max_frame_step: int, bf16: bool | None, grad_clip: float, image_size: int | None, seed: int, save_every: int, stop_after: int | None) -> None:
+          reinit: tuple[str, ...], embedding_norm: float | None, augment: bool, max_frame_step: int, preload: bool, bf16: bool | None, grad_clip: float, image_size: int | None, seed: int, save_every: int, stop_after: int | None) -> None:
     """Train or fine-tune on a DAVIS-layout DATASET; checkpoints and losses.csv go to OUT (resumable)."""
     from ..train import PromptProbabilities, TrainConfig
     from ..train import train as run
@@ -68,7 +70,7 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
     prompts = PromptProbabilities(mask=mask_prompt, box=box_prompt, refine_clicks=refine_clicks)
     overrides = {"image_size": image_size} if image_size else {}
     cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, batch_size=batch_size, freeze_image_encoder=freeze_image_encoder, freeze=freeze, train_only=train_only, image_encoder_lr=image_encoder_lr, decoder_lr=decoder_lr, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after, prompts=prompts,
-                      reinit=reinit, embedding_norm=embedding_norm, augment=augment, max_frame_step=max_frame_step, bf16=bf16, grad_clip=grad_clip, supervise_all_iou=supervise_all_iou, anchor=anchor, anchor_weight=anchor_weight)
+                      reinit=reinit, embedding_norm=embedding_norm, augment=augment, max_frame_step=max_frame_step, preload=preload, bf16=bf16, grad_clip=grad_clip, supervise_all_iou=supervise_all_iou, anchor=anchor, anchor_weight=anchor_weight)
     result = run(config, dataset, out, cfg, init=init, **overrides)
     click.echo(f"step {result.step}: {result.checkpoint}")
 

@@ -11,6 +11,7 @@ import csv
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,19 @@ from ..config import Sam2Config
 from ..data.davis import list_sequences, read_annotation
 from ..inference.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .clip import PromptProbabilities, clip_losses
+
+
+# Byte to [0, 1] by table: the float32 of x / 255 (in float64) as always, at a third of the cost.
+_UNIT = (np.arange(256) / 255.0).astype(np.float32)
+
+
+@dataclass
+class _Decoded:
+    """One sequence decoded at the input size."""
+
+    rgb: np.ndarray  # (N, S, S, 3) uint8
+    labels: np.ndarray  # (N, S, S) uint8 object ids
+    ids: list[frozenset[int]]  # the ids on each frame at full resolution (0: background)
 
 
 class ClipSampler:
@@ -56,32 +70,72 @@ class ClipSampler:
             raise NotFound(f"no sequences under {self.root / 'JPEGImages'}")
         self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        self._preloaded: dict[str, _Decoded] = {}
+
+    def preload(self, threads: int | None = None) -> None:
+        """Decode every frame once, at the input size, into memory (uint8), so sampling a clip
+        is indexing: a GPU trains faster than one process decodes JPEGs. Refused before any
+        decoding when the frames would take over half of this machine's memory."""
+        counts = [len(self._paths(seq)[0]) for seq in self.sequences]
+        need = sum(counts) * self.image_size**2 * 4  # RGB and a label map, one byte each
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if need > total // 2:
+            raise BadInput(
+                f"preloading {sum(counts)} frames at {self.image_size} px needs {need / 2**30:.1f} GiB, over half of this "
+                f"machine's {total / 2**30:.1f} GiB: train without preloading, or on fewer sequences"
+            )
+        with ThreadPoolExecutor(threads or os.cpu_count()) as pool:  # PIL decodes and resizes without the GIL
+            self._preloaded = dict(zip(self.sequences, pool.map(self._decode, self.sequences)))
+
+    def _paths(self, seq: str) -> tuple[list[Path], list[Path]]:
+        return sorted((self.root / "JPEGImages" / seq).glob("*.jpg")), sorted((self.root / "Annotations" / seq).glob("*.png"))
+
+    def _decode(self, seq: str) -> _Decoded:
+        images, anns = self._paths(seq)
+        labels = [read_annotation(p) for p in anns]
+        return _Decoded(self._resized_rgb(images), self._resized_labels(labels), [frozenset(np.unique(lab).tolist()) for lab in labels])
+
+    def _resized_rgb(self, images: list[Path]) -> np.ndarray:
+        s = self.image_size
+        return np.stack([np.asarray(Image.open(p).convert("RGB").resize((s, s), Image.Resampling.BICUBIC)) for p in images])
+
+    def _resized_labels(self, labels: list[np.ndarray]) -> np.ndarray:
+        # Nearest resampling picks one source pixel per target pixel, so resizing the label
+        # map and then comparing with an id gives that object's resized mask exactly.
+        s = self.image_size
+        return np.stack([np.asarray(Image.fromarray(lab).resize((s, s), Image.Resampling.NEAREST)) for lab in labels])
 
     def sample(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """frames (T, 3, S, S) normalised and masks (T, 1, S, S) of one object."""
         want_several = rng.random() < self.multi_object_prob
         for _ in range(20):
             seq = self.sequences[int(rng.integers(len(self.sequences)))]
-            images = sorted((self.root / "JPEGImages" / seq).glob("*.jpg"))
-            anns = sorted((self.root / "Annotations" / seq).glob("*.png"))
+            decoded = self._preloaded.get(seq)
+            if decoded is None:
+                images, anns = self._paths(seq)
+            num = len(decoded.ids) if decoded is not None else len(images)
             # Drawn only when asked for, so runs without it sample the clips they always did.
             step = int(rng.integers(1, self.max_frame_step + 1)) if self.max_frame_step > 1 else 1
-            length = min(self.clip_len, len(images))
-            step = min(step, (len(images) - 1) // (length - 1)) if length > 1 else 1  # the clip fits the sequence
+            length = min(self.clip_len, num)
+            step = min(step, (num - 1) // (length - 1)) if length > 1 else 1  # the clip fits the sequence
             span = (length - 1) * step + 1
-            start = int(rng.integers(0, len(images) - span + 1))
+            start = int(rng.integers(0, num - span + 1))
             picked = slice(start, start + span, step)
-            labels = [read_annotation(p) for p in anns[picked]]
-            ids = sorted(set(np.unique(labels[0])) - {0}) or sorted(set(np.unique(np.stack(labels))) - {0}) or [1]
+            if decoded is not None:
+                present = decoded.ids[picked]
+            else:
+                labels = [read_annotation(p) for p in anns[picked]]
+                present = [frozenset(np.unique(lab).tolist()) for lab in labels]
+            ids = sorted(present[0] - {0}) or sorted(frozenset().union(*present) - {0}) or [1]
             if not want_several or len(ids) >= 2:
                 break
         obj = ids[int(rng.integers(len(ids)))]
-        s = self.image_size
-        bicubic, nearest = Image.Resampling.BICUBIC, Image.Resampling.NEAREST
-        rgb = [np.asarray(Image.open(p).convert("RGB").resize((s, s), bicubic)) / 255.0 for p in images[picked]]
-        rgb = torch.from_numpy(np.stack(rgb)).float().permute(0, 3, 1, 2)  # (T, 3, S, S) in [0, 1]
-        masks = [np.array(Image.fromarray((lab == obj).astype(np.uint8)).resize((s, s), nearest)) for lab in labels]
-        masks = torch.from_numpy(np.stack(masks))[:, None].float()  # (T, 1, S, S)
+        if decoded is not None:
+            rgb, label_maps = decoded.rgb[picked], decoded.labels[picked]
+        else:
+            rgb, label_maps = self._resized_rgb(images[picked]), self._resized_labels(labels)
+        rgb = torch.from_numpy(_UNIT[rgb]).permute(0, 3, 1, 2)  # (T, 3, S, S) in [0, 1]
+        masks = torch.from_numpy(label_maps == obj)[:, None].float()  # (T, 1, S, S)
         if self.augment:
             rgb, masks = jitter_clip(rgb, masks, rng)
         return (rgb - self.mean) / self.std, masks
@@ -134,6 +188,7 @@ class TrainConfig:
     embedding_norm: float | None = None
     augment: bool = False  # mirror and colour-jitter clips (ClipSampler)
     max_frame_step: int = 1  # clips take every k-th frame, k drawn from 1..this (ClipSampler)
+    preload: bool = False  # decode every frame into memory first (ClipSampler.preload): for GPUs
     stop_after: int | None = None  # end this run after so many steps (a slice of the schedule; resume later)
     weight_decay: float = 0.01
     grad_clip: float = 0.1  # the paper's gradient-norm clip
@@ -257,6 +312,23 @@ def _param_groups(model: torch.nn.Module, params: list[torch.nn.Parameter], cfg:
     return [{"params": ps, "scale": scale} for scale, ps in groups.items() if ps]
 
 
+def _batches(sampler: ClipSampler, cfg: TrainConfig, rank: int, start: int, end: int):
+    """Each step's (generator seed, torch seed, frames, masks): a function of (seed, step, rank)
+    alone. The next step's batch is drawn in a thread while this step trains."""
+
+    def draw(step: int) -> tuple[int, int, torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([cfg.seed, step, rank])
+        generator_seed, torch_seed = int(rng.integers(2**31)), int(rng.integers(2**31))
+        return (generator_seed, torch_seed, *sampler.sample_batch(rng, cfg.batch_size))
+
+    with ThreadPoolExecutor(1) as pool:
+        ahead = pool.submit(draw, start) if start < end else None
+        for step in range(start, end):
+            batch = ahead.result()
+            ahead = pool.submit(draw, step + 1) if step + 1 < end else None
+            yield batch
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -291,6 +363,8 @@ def train(
         anchor = build_model(model_config, cfg.anchor, device=device, **model_overrides).eval().requires_grad_(False)
     sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob, cfg.augment,
                           cfg.max_frame_step)
+    if cfg.preload:
+        sampler.preload()
     if cfg.embedding_norm is not None and not last.exists():
         _rescale_embedding(model, sampler, cfg.embedding_norm, cfg.seed)
     _check_submodules(model, cfg.freeze, "freeze", nested=True)
@@ -323,11 +397,9 @@ def train(
             csv.writer(f).writerow(["step", "loss", "focal", "dice", "iou", "object", "clips_per_s"])
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, step + cfg.stop_after)
     bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not cfg.progress or rank != 0)
-    while step < end:
-        rng = np.random.default_rng([cfg.seed, step, rank])
-        generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
-        torch.manual_seed(int(rng.integers(2**31)))  # dropout: a function of (seed, step, rank), so resuming is exact
-        frames, masks = sampler.sample_batch(rng, cfg.batch_size)
+    for generator_seed, torch_seed, frames, masks in _batches(sampler, cfg, rank, step, end):
+        generator = torch.Generator().manual_seed(generator_seed)
+        torch.manual_seed(torch_seed)  # dropout: a function of (seed, step, rank), so resuming is exact
         start = time.perf_counter()
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
             terms = clip_losses(
