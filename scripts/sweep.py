@@ -1,6 +1,7 @@
 """Train several masklet-nano variants side by side within a time budget (e.g. on a lent GPU).
 
-    python scripts/sweep.py WORK OUT --budget 480 --data-root DIR [--train 1000 --crowd 800]
+    python scripts/sweep.py WORK OUT --budget 480 [--data plain --counts 1000 800] [--sweep 2]
+    python scripts/sweep.py WORK OUT --budget 480 --data cutouts --counts 1200 800 --sweep 4 --anchor STAGE6
 
 Generates the training data in parallel (the same sequences `masklet generate` writes),
 runs a short calibration slice of every variant at once to learn its steps per second,
@@ -27,6 +28,16 @@ COMMON = ["--model", "masklet-nano", "--multi-object", "0.5", "--refine-clicks",
 FRESH_MEMORY = ["--reinit", "memory_encoder", "--reinit", "memory_attention", "--freeze-image-encoder"]
 BATCHED = ["--clip-len", "8", "--warmup", "20", "--mask-prompt", "0.3", "--box-prompt", "0.3"]
 KEEP_CLICKS = ["--freeze", "sam_mask_decoder", "--freeze", "sam_prompt_encoder"]
+# 4: issue 22's direction at GPU scale, from the packaged weights (b1) on the cut-out-rich
+# data (--data cutouts): stage 9's settings (the answers to prompts anchored to stage 6's,
+# every candidate's IoU supervised, two corrective clicks) on batches of 32 six-frame clips,
+# with more of the image encoder learning, and faster than a CPU could afford.
+FROM_B1 = ["--clip-len", "6", "--batch-size", "32", "--warmup", "20", "--mask-prompt", "0.3", "--box-prompt", "0.25",
+           "--refine-clicks", "2", "--supervise-all-iou", "--anchor", "{anchor}", "--anchor-weight", "3", "--preload"]
+FINE_STAGES = ["--freeze", "image_encoder.trunk.patch_embed", "--freeze", "image_encoder.trunk.blocks.0",
+               "--freeze", "image_encoder.trunk.blocks.1", "--freeze", "image_encoder.trunk.blocks.2"]
+# The neck stays frozen throughout: stage 3's rescale left its weights ~100x smaller than Adam's steps.
+NECK = ["--freeze", "image_encoder.neck"]
 SWEEPS: dict[str, dict[str, list[str]]] = {
     "1": {
         "f8": ["--freeze-image-encoder", "--clip-len", "8", "--lr", "3e-4", "--seed", "11"],
@@ -56,6 +67,19 @@ SWEEPS: dict[str, dict[str, list[str]]] = {
         "b32frz": [*FRESH_MEMORY, *BATCHED, *KEEP_CLICKS, "--batch-size", "32", "--lr", "2e-3", "--seed", "34"],
         "b16aug": [*FRESH_MEMORY, *BATCHED, "--batch-size", "16", "--lr", "1.5e-3", "--augment", "--seed", "35"],
     },
+    "4": {
+        "c32": [*FROM_B1, *NECK, *FINE_STAGES, "--lr", "2e-4", "--image-encoder-lr", "5e-5", "--seed", "71"],
+        "c32hi": [*FROM_B1, *NECK, *FINE_STAGES, "--lr", "4e-4", "--image-encoder-lr", "2e-4", "--seed", "72"],
+        "u32": [*FROM_B1, *NECK, "--lr", "2e-4", "--image-encoder-lr", "5e-5", "--seed", "73"],
+        "u32hi": [*FROM_B1, *NECK, "--lr", "4e-4", "--image-encoder-lr", "2e-4", "--seed", "74"],
+        "u32fs": [*FROM_B1, *NECK, "--lr", "2e-4", "--image-encoder-lr", "1e-4", "--max-frame-step", "3", "--augment",
+                  "--seed", "75"],
+    },
+}
+# The training sets of each --data: (folder, `masklet generate` options); --counts gives their sizes.
+DATASETS = {
+    "plain": [("train", []), ("crowd", ["--objects", "2-4", "--distractors", "3"])],
+    "cutouts": [("clut", ["--cutouts", "0.7", "--clutter", "3"]), ("wclut", ["--wide", "--cutouts", "0.7", "--clutter", "3"])],
 }
 
 
@@ -63,24 +87,23 @@ def masklet(*args: str) -> list[str]:
     return [sys.executable, "-m", "masklet", *args]
 
 
-def generate(work: Path, data_root: Path, train: int, crowd: int, jobs: int) -> None:
-    """Write the plain and crowded training sets in `jobs` processes, then link them into one folder."""
-    sets = [("train", train, []), ("crowd", crowd, ["--objects", "2-4", "--distractors", "3"])]
+def generate(work: Path, sets: list[tuple[str, list[str]]], counts: list[int], jobs: int, extra: list[str]) -> None:
+    """Write the training sets in `jobs` processes, then link them into one folder, mix."""
+    total = sum(counts)
     procs = []
-    for name, count, extra in sets:
-        share = -(-count // max(1, jobs * count // (train + crowd)))
+    for (name, options), count in zip(sets, counts):
+        share = -(-count // max(1, jobs * count // total))
         for first in range(0, count, share):
             n = min(share, count - first)
-            cmd = masklet("generate", str(work / name), "--split", "train", "-n", str(n), "--first", str(first),
-                          "--data-root", str(data_root), *extra)
+            cmd = masklet("generate", str(work / name), "--split", "train", "-n", str(n), "--first", str(first), *options, *extra)
             procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
     if any(p.wait() for p in procs):
         raise SystemExit("data generation failed")
     for kind in ("JPEGImages", "Annotations"):
         (work / "mix" / kind).mkdir(parents=True, exist_ok=True)
-        for name, prefix in (("train", ""), ("crowd", "crowd_")):
+        for i, (name, _) in enumerate(sets):
             for seq in (work / name / kind).iterdir():
-                link = work / "mix" / kind / f"{prefix}{seq.name}"
+                link = work / "mix" / kind / (f"{name}_{seq.name}" if i else seq.name)
                 if not link.exists():
                     link.symlink_to(seq.resolve())
 
@@ -106,23 +129,33 @@ def main() -> None:
     ap.add_argument("work", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--budget", type=float, required=True, help="seconds for everything, from start to the last export")
-    ap.add_argument("--data-root", type=Path, required=True)
+    ap.add_argument("--data", choices=sorted(DATASETS), default="plain",
+                    help="plain: plain and crowded sequences; cutouts: the cut-out-rich and wide ones")
+    ap.add_argument("--counts", type=int, nargs=2, default=[1000, 800], metavar=("N1", "N2"), help="sequences in each set")
+    ap.add_argument("--data-root", type=Path, default=None, help="the generator's photos (default: the packaged ones)")
+    ap.add_argument("--backgrounds", type=Path, default=None, help="further photos (scripts/fetch_backgrounds.py)")
     ap.add_argument("--init", default="src/masklet/weights/masklet-nano.safetensors")
-    ap.add_argument("--train", type=int, default=1000)
-    ap.add_argument("--crowd", type=int, default=800)
+    ap.add_argument("--anchor", default=None, help="the anchor checkpoint of sweep 4 (stage 6's weights)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--calibration-steps", type=int, default=40)
     ap.add_argument("--sweep", choices=sorted(SWEEPS), default="2")
     ap.add_argument("--only", nargs="*", default=None, help="variants to run (default: all of the sweep)")
     args = ap.parse_args()
     t0 = time.monotonic()
+    if any("{anchor}" in a for v in SWEEPS[args.sweep].values() for a in v) and not args.anchor:
+        raise SystemExit(f"sweep {args.sweep} anchors its answers to prompts: give --anchor (stage 6's weights)")
+    variants = {n: [a.format(anchor=args.anchor) for a in v] for n, v in SWEEPS[args.sweep].items()}
+    unknown = sorted(set(args.only or []) - set(variants))
+    if unknown:
+        raise SystemExit(f"no variants {unknown} in sweep {args.sweep}: it has {sorted(variants)}")
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    generate(args.work, args.data_root, args.train, args.crowd, args.jobs)
+    extra = (["--data-root", str(args.data_root)] if args.data_root else []) + (
+        ["--backgrounds", str(args.backgrounds)] if args.backgrounds else [])
+    generate(args.work, DATASETS[args.data], args.counts, args.jobs, extra)
     print(f"data: {time.monotonic() - t0:.0f} s", flush=True)
 
     # Calibration: every variant at once, as they will run, for a few steps.
-    variants = SWEEPS[args.sweep]
     names, calibration = list(args.only or variants), args.calibration_steps
     started = time.monotonic()
     slice_args = ["--stop-after", str(calibration), "--save-every", str(calibration)]
