@@ -13,6 +13,7 @@ go to OUT/<name>.safetensors (float16, to travel light; evaluate them with `mask
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -87,6 +88,14 @@ def masklet(*args: str) -> list[str]:
     return [sys.executable, "-m", "masklet", *args]
 
 
+def find_masklet() -> None:
+    """Let the child processes import masklet from this checkout where it is not installed
+    (a lent GPU machine has PyTorch but no masklet, and cannot fetch it)."""
+    if importlib.util.find_spec("masklet") is None:
+        src = str(Path(__file__).resolve().parents[1] / "src")
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
+
+
 def generate(work: Path, sets: list[tuple[str, list[str]]], counts: list[int], jobs: int, extra: list[str]) -> None:
     """Write the training sets in `jobs` processes, then link them into one folder, mix."""
     total = sum(counts)
@@ -142,6 +151,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=None, help="variants to run (default: all of the sweep)")
     args = ap.parse_args()
     t0 = time.monotonic()
+    find_masklet()
     if any("{anchor}" in a for v in SWEEPS[args.sweep].values() for a in v) and not args.anchor:
         raise SystemExit(f"sweep {args.sweep} anchors its answers to prompts: give --anchor (stage 6's weights)")
     variants = {n: [a.format(anchor=args.anchor) for a in v] for n, v in SWEEPS[args.sweep].items()}
