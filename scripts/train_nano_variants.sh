@@ -4,7 +4,9 @@
 # WORKDIR VARIANT... with variants k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 (and l8b r320b
 # fs6b: each blended as b1 was), each after the one it starts from (k before n1 and n2, n1
 # before p, s1 and a1, m2 before m3, a1 before b1, b1 before l8, r320 and fs6). Each one's
-# held-out and family checks follow its training.
+# held-out and family checks follow its training. u8, u8hi (the trunk's fine stages learning
+# too) and u8w, c8w (on "mixw": mix and as many sequences again over 52 Debian wallpapers,
+# scripts/fetch_backgrounds.py) start from b1 as well.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -45,6 +47,29 @@ ALL_BUT_DECODER=(--train-only sam_mask_decoder --train-only sam_prompt_encoder)
 # Stage 9's settings at half its learning rate, from b1 (the packaged weights).
 FROM_B1=("${COARSE[@]}" --lr 2e-4 --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou --mask-prompt 0.3
          --refine-clicks 2 --init "$WORK/b1/b1.safetensors" --warmup 10)
+# b1's settings with only the neck frozen: the trunk's fine stages learn too.
+FROM_B1_ALL=(--model masklet-nano --freeze image_encoder.neck --batch-size 8 --multi-object 0.5 --box-prompt 0.25
+             --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou --mask-prompt 0.3 --refine-clicks 2
+             --init "$WORK/b1/b1.safetensors" --warmup 10 --clip-len 6 --steps 200 --lr 2e-4 --preload)
+FINE_STAGES=(--freeze image_encoder.trunk.patch_embed --freeze image_encoder.trunk.blocks.0 --freeze image_encoder.trunk.blocks.1
+             --freeze image_encoder.trunk.blocks.2)
+case " $* " in
+    *" u8w "*|*" c8w "*)
+        if [ ! -d "$WORK/mixw" ]; then
+            [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
+            masklet generate "$WORK/cw" --split train -n 300 --first 5000 --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
+            masklet generate "$WORK/wcw" --split train -n 200 --first 5000 --wide --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
+            mkdir -p "$WORK/mixw.tmp/JPEGImages" "$WORK/mixw.tmp/Annotations"
+            for part in clut wclut cw wcw; do
+                for seq in "$WORK/$part/JPEGImages"/*; do
+                    name=$(basename "$seq")
+                    ln -s "$(realpath "$seq")" "$WORK/mixw.tmp/JPEGImages/${part}_$name"
+                    ln -s "$(realpath "$WORK/$part/Annotations/$name")" "$WORK/mixw.tmp/Annotations/${part}_$name"
+                done
+            done
+            mv "$WORK/mixw.tmp" "$WORK/mixw"
+        fi ;;
+esac
 for variant in "$@"; do
     case $variant in
         k)  masklet train "$WORK/clut" "$WORK/k" "${COARSE[@]}" --clip-len 4 --mask-prompt 0.5 --refine-clicks 1 \
@@ -77,7 +102,11 @@ for variant in "$@"; do
         l8) masklet train "$WORK/mix" "$WORK/l8" "${FROM_B1[@]}" --clip-len 8 --steps 200 --seed 61 ;;
         r320) masklet train "$WORK/mix" "$WORK/r320" "${FROM_B1[@]}" --image-size 320 --clip-len 6 --steps 180 --seed 62 ;;
         fs6) masklet train "$WORK/mix" "$WORK/fs6" "${FROM_B1[@]}" --max-frame-step 3 --clip-len 6 --steps 200 --seed 63 ;;
-        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b" >&2; exit 2 ;;
+        u8) masklet train "$WORK/mix" "$WORK/u8" "${FROM_B1_ALL[@]}" --image-encoder-lr 5e-5 --seed 81 ;;
+        u8hi) masklet train "$WORK/mix" "$WORK/u8hi" "${FROM_B1_ALL[@]}" --image-encoder-lr 2e-4 --seed 82 ;;
+        u8w) masklet train "$WORK/mixw" "$WORK/u8w" "${FROM_B1_ALL[@]}" --image-encoder-lr 5e-5 --seed 83 ;;
+        c8w) masklet train "$WORK/mixw" "$WORK/c8w" "${FROM_B1_ALL[@]}" "${FINE_STAGES[@]}" --image-encoder-lr 5e-5 --seed 84 ;;
+        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
     case $variant in b1|l8b|r320b|fs6b) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac
