@@ -21,10 +21,13 @@ import tarfile
 import time
 from pathlib import Path
 
-# Every variant starts from the packaged weights, on plain and crowded clips. Two sweeps:
-# 1 fine-tunes everything as it is; 2 gives the memory encoder and memory attention fresh
-# weights (the trained ones made memory tokens of norm ~4000, so the cross-attention was
-# a hard argmax that passed no gradient to object pointers and little to memories).
+# Every variant starts from --init (the packaged weights by default). Sweeps 1-3 train on
+# plain and crowded clips (--data plain): 1 fine-tunes everything as it is; 2 gives the
+# memory encoder and memory attention fresh weights (the trained ones made memory tokens of
+# norm ~4000, so the cross-attention was a hard argmax that passed no gradient to object
+# pointers and little to memories); 3 is stage 5 at GPU batch sizes. All in float32, as on
+# the CPU: a model this small waits on kernel launches, not on matrix products, so bf16
+# would buy little speed and make the runs' numerics differ from the CPU recipe's.
 COMMON = ["--model", "masklet-nano", "--multi-object", "0.5", "--refine-clicks", "1", "--warmup", "100", "--no-bf16"]
 FRESH_MEMORY = ["--reinit", "memory_encoder", "--reinit", "memory_attention", "--freeze-image-encoder"]
 BATCHED = ["--clip-len", "8", "--warmup", "20", "--mask-prompt", "0.3", "--box-prompt", "0.3"]
@@ -89,15 +92,17 @@ def masklet(*args: str) -> list[str]:
 
 
 def find_masklet() -> None:
-    """Let the child processes import masklet from this checkout where it is not installed
-    (a lent GPU machine has PyTorch but no masklet, and cannot fetch it)."""
+    """Let the child processes import masklet from this checkout where it is not installed.
+
+    A lent GPU machine has PyTorch but no masklet, and cannot fetch it.
+    """
     if importlib.util.find_spec("masklet") is None:
         src = str(Path(__file__).resolve().parents[1] / "src")
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
 
 
-def generate(work: Path, sets: list[tuple[str, list[str]]], counts: list[int], jobs: int, extra: list[str]) -> None:
-    """Write the training sets in `jobs` processes, then link them into one folder, mix."""
+def generate(work: Path, mix: Path, sets: list[tuple[str, list[str]]], counts: list[int], jobs: int, extra: list[str]) -> None:
+    """Write the training sets in `jobs` processes, then link them all into the folder `mix`."""
     total = sum(counts)
     procs = []
     for (name, options), count in zip(sets, counts):
@@ -109,16 +114,18 @@ def generate(work: Path, sets: list[tuple[str, list[str]]], counts: list[int], j
     if any(p.wait() for p in procs):
         raise SystemExit("data generation failed")
     for kind in ("JPEGImages", "Annotations"):
-        (work / "mix" / kind).mkdir(parents=True, exist_ok=True)
+        (mix / kind).mkdir(parents=True, exist_ok=True)
         for i, (name, _) in enumerate(sets):
             for seq in (work / name / kind).iterdir():
-                link = work / "mix" / kind / (f"{name}_{seq.name}" if i else seq.name)
-                if not link.exists():
+                link = mix / kind / (f"{name}_{seq.name}" if i else seq.name)
+                if link.is_symlink() and link.resolve() != seq.resolve():
+                    raise SystemExit(f"{link} points at {link.resolve()}, not {seq}: use another WORK folder")
+                if not link.is_symlink():
                     link.symlink_to(seq.resolve())
 
 
-def launch(work: Path, name: str, variant: list[str], init: str, steps: int, extra: list[str]) -> subprocess.Popen:
-    cmd = masklet("train", str(work / "mix"), str(work / name), "--init", init, "--steps", str(steps), *COMMON, *variant, *extra)
+def launch(work: Path, mix: Path, name: str, variant: list[str], init: str, steps: int, extra: list[str]) -> subprocess.Popen:
+    cmd = masklet("train", str(mix), str(work / name), "--init", init, "--steps", str(steps), *COMMON, *variant, *extra)
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MASKLET_DEBUG": "1"}
     with open(work / f"{name}.log", "a") as log:  # the child keeps its own handle
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -133,6 +140,13 @@ def logged(work: Path, name: str) -> list[list[str]]:
         return [line.split(",") for line in f.read().splitlines()[1:]]
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("work", type=Path)
@@ -140,7 +154,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, required=True, help="seconds for everything, from start to the last export")
     ap.add_argument("--data", choices=sorted(DATASETS), default="plain",
                     help="plain: plain and crowded sequences; cutouts: the cut-out-rich and wide ones")
-    ap.add_argument("--counts", type=int, nargs=2, default=[1000, 800], metavar=("N1", "N2"), help="sequences in each set")
+    ap.add_argument("--counts", type=positive, nargs=2, default=[1000, 800], metavar=("N1", "N2"), help="sequences in each set")
     ap.add_argument("--data-root", type=Path, default=None, help="the generator's photos (default: the packaged ones)")
     ap.add_argument("--backgrounds", type=Path, default=None, help="further photos (scripts/fetch_backgrounds.py)")
     ap.add_argument("--init", default="src/masklet/weights/masklet-nano.safetensors")
@@ -152,9 +166,13 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.monotonic()
     find_masklet()
-    if any("{anchor}" in a for v in SWEEPS[args.sweep].values() for a in v) and not args.anchor:
-        raise SystemExit(f"sweep {args.sweep} anchors its answers to prompts: give --anchor (stage 6's weights)")
-    variants = {n: [a.format(anchor=args.anchor) for a in v] for n, v in SWEEPS[args.sweep].items()}
+    anchored = any("{anchor}" in a for v in SWEEPS[args.sweep].values() for a in v)
+    if anchored and not (args.anchor and Path(args.anchor).is_file()):
+        raise SystemExit(f"sweep {args.sweep} anchors its answers to prompts: give --anchor, a file (stage 6's weights), "
+                         f"not {args.anchor!r}")
+    if args.anchor and not anchored:
+        print(f"sweep {args.sweep} has no anchor: --anchor is not used", flush=True)
+    variants = {n: [a.replace("{anchor}", args.anchor or "") for a in v] for n, v in SWEEPS[args.sweep].items()}
     unknown = sorted(set(args.only or []) - set(variants))
     if unknown:
         raise SystemExit(f"no variants {unknown} in sweep {args.sweep}: it has {sorted(variants)}")
@@ -162,14 +180,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     extra = (["--data-root", str(args.data_root)] if args.data_root else []) + (
         ["--backgrounds", str(args.backgrounds)] if args.backgrounds else [])
-    generate(args.work, DATASETS[args.data], args.counts, args.jobs, extra)
+    mix = args.work / f"mix-{args.data}"  # one per --data, so a reused WORK never mixes the two
+    generate(args.work, mix, DATASETS[args.data], args.counts, args.jobs, extra)
     print(f"data: {time.monotonic() - t0:.0f} s", flush=True)
 
     # Calibration: every variant at once, as they will run, for a few steps.
     names, calibration = list(args.only or variants), args.calibration_steps
     started = time.monotonic()
     slice_args = ["--stop-after", str(calibration), "--save-every", str(calibration)]
-    procs = {n: launch(args.work, n, variants[n], args.init, 10**6, slice_args) for n in names}
+    procs = {n: launch(args.work, mix, n, variants[n], args.init, 10**6, slice_args) for n in names}
     first_row: dict[str, float] = {}
     ended: dict[str, float] = {}
     while len(ended) < len(procs):
@@ -196,7 +215,7 @@ def main() -> None:
     left = max(0.0, train_end - time.monotonic() - startup)
     steps = {n: calibration + max(1, int(0.9 * r * left)) for n, r in rate.items()}
     print("steps: " + ", ".join(f"{n} {s}" for n, s in steps.items()), flush=True)
-    procs = {n: launch(args.work, n, variants[n], args.init, s, ["--save-every", "100"]) for n, s in steps.items()}
+    procs = {n: launch(args.work, mix, n, variants[n], args.init, s, ["--save-every", "100"]) for n, s in steps.items()}
     for n, p in procs.items():
         try:
             p.wait(timeout=max(1.0, train_end - time.monotonic()))

@@ -26,6 +26,7 @@ if [ ! -d "$WORK/mix" ]; then
     masklet generate "$WORK/val" --split val -n 40 &
     masklet test-families "$WORK/families" &
     for job in $(jobs -p); do wait "$job"; done
+    rm -rf "$WORK/mix.tmp"  # left by an interrupted run
     mkdir -p "$WORK/mix.tmp/JPEGImages" "$WORK/mix.tmp/Annotations"
     for part in clut wclut; do
         for seq in "$WORK/$part/JPEGImages"/*; do
@@ -47,7 +48,7 @@ ALL_BUT_DECODER=(--train-only sam_mask_decoder --train-only sam_prompt_encoder)
 # Stage 9's settings at half its learning rate, from b1 (the packaged weights).
 FROM_B1=("${COARSE[@]}" --lr 2e-4 --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou --mask-prompt 0.3
          --refine-clicks 2 --init "$WORK/b1/b1.safetensors" --warmup 10)
-# b1's settings with only the neck frozen: the trunk's fine stages learn too.
+# FROM_B1's (stage 9's) settings with only the neck frozen: the trunk's fine stages learn too.
 FROM_B1_ALL=(--model masklet-nano --freeze image_encoder.neck --batch-size 8 --multi-object 0.5 --box-prompt 0.25
              --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou --mask-prompt 0.3 --refine-clicks 2
              --init "$WORK/b1/b1.safetensors" --warmup 10 --clip-len 6 --steps 200 --lr 2e-4 --preload)
@@ -59,6 +60,7 @@ case " $* " in
             [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
             masklet generate "$WORK/cw" --split train -n 300 --first 5000 --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
             masklet generate "$WORK/wcw" --split train -n 200 --first 5000 --wide --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
+            rm -rf "$WORK/mixw.tmp"  # left by an interrupted run
             mkdir -p "$WORK/mixw.tmp/JPEGImages" "$WORK/mixw.tmp/Annotations"
             for part in clut wclut cw wcw; do
                 for seq in "$WORK/$part/JPEGImages"/*; do

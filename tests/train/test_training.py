@@ -448,9 +448,29 @@ def test_preload_refuses_what_memory_cannot_hold(tiny_set: Path, monkeypatch) ->
     from masklet.errors import BadInput
     from masklet.train import trainer
 
-    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 8}  # a machine with 32 KiB
-    monkeypatch.setattr(trainer.os, "sysconf", lambda name: pages[name])
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert 2**20 < trainer._memory_limit() <= physical
+    monkeypatch.setattr(trainer, "_memory_limit", lambda: 32 * 1024)  # a machine with 32 KiB
     sampler = trainer.ClipSampler(tiny_set, 64, 3)
     with pytest.raises(BadInput, match=r"preloading 6 frames at 64 px needs .* GiB.*without preloading"):
         sampler.preload()
     assert sampler._preloaded == {}
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # every process of a torchrun on this machine preloads
+    monkeypatch.setattr(trainer, "_memory_limit", lambda: 2 * 6 * 64 * 64 * 4 * 3)
+    with pytest.raises(BadInput, match=r"in each of 4 processes"):
+        sampler.preload()
+
+
+def test_a_frame_without_its_annotation_is_refused(tmp_path: Path, shared_data: Path) -> None:
+    """Masks pair with frames by position: one missing would shift the rest onto the wrong frames."""
+    import numpy as np
+
+    from masklet.errors import BadInput
+    from masklet.train.trainer import ClipSampler
+
+    write_dataset(tmp_path, "train", 1, shared_data, GeneratorConfig(width=64, height=48, num_frames=4, min_objects=1, max_objects=1))
+    sorted((tmp_path / "Annotations").glob("*/*.png"))[2].unlink()
+    for preload in (False, True):
+        sampler = ClipSampler(tmp_path, 32, 3)
+        with pytest.raises(BadInput, match=r"4 frames .* and 3 annotations"):
+            sampler.preload() if preload else sampler.sample(np.random.default_rng(0))

@@ -7,6 +7,7 @@ run resumes from the last complete one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -14,23 +15,34 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from PIL import Image
+from torch import Tensor
 
-from ..errors import BadInput, NotFound
 from ..atomic import atomic_path
 from ..build import build_model
 from ..config import Sam2Config
 from ..data.davis import list_sequences, read_annotation
+from ..errors import BadInput, NotFound
 from ..inference.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .clip import PromptProbabilities, clip_losses
 
-
 # Byte to [0, 1] by table: the float32 of x / 255 (in float64) as always, at a third of the cost.
 _UNIT = (np.arange(256) / 255.0).astype(np.float32)
+
+
+def _memory_limit() -> int:
+    """Bytes of memory this process may use: the machine's, or its container's if less."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
 
 
 @dataclass
@@ -73,22 +85,35 @@ class ClipSampler:
         self._preloaded: dict[str, _Decoded] = {}
 
     def preload(self, threads: int | None = None) -> None:
-        """Decode every frame once, at the input size, into memory (uint8), so sampling a clip
-        is indexing: a GPU trains faster than one process decodes JPEGs. Refused before any
-        decoding when the frames would take over half of this machine's memory."""
-        counts = [len(self._paths(seq)[0]) for seq in self.sequences]
-        need = sum(counts) * self.image_size**2 * 4  # RGB and a label map, one byte each
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        """Decode every frame once, at the input size, into memory (uint8).
+
+        Sampling a clip is then indexing: a GPU trains faster than one process decodes
+        JPEGs. Refused before any decoding when the frames would take over half of the
+        memory this process may use, counting every process of a torchrun on this machine.
+        """
+        frames = sum(len(self._paths(seq)[0]) for seq in self.sequences)
+        processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        need = processes * frames * self.image_size**2 * 4  # RGB and a label map, one byte each
+        total = _memory_limit()
         if need > total // 2:
+            each = f" in each of {processes} processes" if processes > 1 else ""
             raise BadInput(
-                f"preloading {sum(counts)} frames at {self.image_size} px needs {need / 2**30:.1f} GiB, over half of this "
-                f"machine's {total / 2**30:.1f} GiB: train without preloading, or on fewer sequences"
+                f"preloading {frames} frames at {self.image_size} px{each} needs {need / 2**30:.1f} GiB, over half of the "
+                f"{total / 2**30:.1f} GiB this machine gives: train without preloading, or on fewer sequences"
             )
-        with ThreadPoolExecutor(threads or os.cpu_count()) as pool:  # PIL decodes and resizes without the GIL
+        workers = threads or max(1, (os.cpu_count() or 1) // processes)
+        with ThreadPoolExecutor(workers) as pool:  # PIL decodes and resizes without the GIL
             self._preloaded = dict(zip(self.sequences, pool.map(self._decode, self.sequences)))
 
     def _paths(self, seq: str) -> tuple[list[Path], list[Path]]:
-        return sorted((self.root / "JPEGImages" / seq).glob("*.jpg")), sorted((self.root / "Annotations" / seq).glob("*.png"))
+        images = sorted((self.root / "JPEGImages" / seq).glob("*.jpg"))
+        anns = sorted((self.root / "Annotations" / seq).glob("*.png"))
+        # A clip's masks are paired with its frames by position, so a missing annotation
+        # would shift every later one onto the wrong frame.
+        if not images or len(images) != len(anns):
+            raise BadInput(f"sequence {seq} has {len(images)} frames (*.jpg) and {len(anns)} annotations (*.png): "
+                           "training needs an annotation for every frame")
+        return images, anns
 
     def _decode(self, seq: str) -> _Decoded:
         images, anns = self._paths(seq)
@@ -312,11 +337,15 @@ def _param_groups(model: torch.nn.Module, params: list[torch.nn.Parameter], cfg:
     return [{"params": ps, "scale": scale} for scale, ps in groups.items() if ps]
 
 
-def _batches(sampler: ClipSampler, cfg: TrainConfig, rank: int, start: int, end: int):
-    """Each step's (generator seed, torch seed, frames, masks): a function of (seed, step, rank)
-    alone. The next step's batch is drawn in a thread while this step trains."""
+def _batches(sampler: ClipSampler, cfg: TrainConfig, rank: int, start: int, end: int) -> Iterator[tuple[int, int, Tensor, Tensor]]:
+    """Each step's (generator seed, torch seed, frames, masks), a function of (seed, step, rank) alone.
 
-    def draw(step: int) -> tuple[int, int, torch.Tensor, torch.Tensor]:
+    The next step's batch is drawn in a thread while this step trains. The sampler draws
+    from its numpy generator only, never from torch's global one, which the training step
+    reseeds meanwhile: so a resumed run still sees the same clips.
+    """
+
+    def draw(step: int) -> tuple[int, int, Tensor, Tensor]:
         rng = np.random.default_rng([cfg.seed, step, rank])
         generator_seed, torch_seed = int(rng.integers(2**31)), int(rng.integers(2**31))
         return (generator_seed, torch_seed, *sampler.sample_batch(rng, cfg.batch_size))
@@ -363,8 +392,6 @@ def train(
         anchor = build_model(model_config, cfg.anchor, device=device, **model_overrides).eval().requires_grad_(False)
     sampler = ClipSampler(data_root, model.cfg.image_size, cfg.clip_len, cfg.multi_object_prob, cfg.augment,
                           cfg.max_frame_step)
-    if cfg.preload:
-        sampler.preload()
     if cfg.embedding_norm is not None and not last.exists():
         _rescale_embedding(model, sampler, cfg.embedding_norm, cfg.seed)
     _check_submodules(model, cfg.freeze, "freeze", nested=True)
@@ -397,48 +424,52 @@ def train(
             csv.writer(f).writerow(["step", "loss", "focal", "dice", "iou", "object", "clips_per_s"])
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, step + cfg.stop_after)
     bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not cfg.progress or rank != 0)
-    for generator_seed, torch_seed, frames, masks in _batches(sampler, cfg, rank, step, end):
-        generator = torch.Generator().manual_seed(generator_seed)
-        torch.manual_seed(torch_seed)  # dropout: a function of (seed, step, rank), so resuming is exact
-        start = time.perf_counter()
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
-            terms = clip_losses(
-                model, frames.to(model.device), masks.to(model.device), generator, cfg.prompts, cfg.supervise_all_iou, anchor, cfg.anchor_weight
-            )
-        loss = terms.total
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step) * group.get("scale", 1.0)
-        optimizer.zero_grad(set_to_none=True)
-        if loss.requires_grad:  # a one-frame clip of an absent object has nothing to learn
-            loss.backward()
-        if world > 1:
-            # Data parallel: every process trains on its own clips; gradients are averaged.
-            # (The clip runs through several model methods, not one forward(), so the
-            # averaging is done here rather than by a DistributedDataParallel wrapper.)
-            for p in params:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-                dist.all_reduce(p.grad)
-                p.grad /= world
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optimizer.step()
-        if cfg.embedding_norm is not None and terms.embedding_norm is not None:
-            norm = terms.embedding_norm.clone()
-            if world > 1:  # every process must apply the same factor
-                dist.all_reduce(norm)
-                norm /= world
-            if float(norm) > cfg.embedding_norm:
-                _scale_embedding(model, cfg.embedding_norm / float(norm))
-        step += 1
-        rate = world * cfg.batch_size / (time.perf_counter() - start)
-        if rank == 0:
-            with open(log_path, "a", newline="") as f:
-                csv.writer(f).writerow([step, f"{loss.item():.5f}"] + [f"{getattr(terms, k).item():.5f}" for k in ("focal", "dice", "iou", "object")] + [f"{rate:.3f}"])
-            bar.set_postfix(loss=f"{loss.item():.4f}", clips_s=f"{rate:.2f}")
-            bar.update(1)
-            if step % cfg.save_every == 0 or step == end:
-                with atomic_path(last) as tmp:
-                    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp)
+    if cfg.preload and step < end:
+        sampler.preload()
+    # Closed on an error too, which ends the thread drawing the next batch.
+    with contextlib.closing(_batches(sampler, cfg, rank, step, end)) as batches:
+        for generator_seed, torch_seed, frames, masks in batches:
+            generator = torch.Generator().manual_seed(generator_seed)
+            torch.manual_seed(torch_seed)  # dropout: a function of (seed, step, rank), so resuming is exact
+            start = time.perf_counter()
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
+                terms = clip_losses(
+                    model, frames.to(model.device), masks.to(model.device), generator, cfg.prompts, cfg.supervise_all_iou, anchor, cfg.anchor_weight
+                )
+            loss = terms.total
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, step) * group.get("scale", 1.0)
+            optimizer.zero_grad(set_to_none=True)
+            if loss.requires_grad:  # a one-frame clip of an absent object has nothing to learn
+                loss.backward()
+            if world > 1:
+                # Data parallel: every process trains on its own clips; gradients are averaged.
+                # (The clip runs through several model methods, not one forward(), so the
+                # averaging is done here rather than by a DistributedDataParallel wrapper.)
+                for p in params:
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
+                    dist.all_reduce(p.grad)
+                    p.grad /= world
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            if cfg.embedding_norm is not None and terms.embedding_norm is not None:
+                norm = terms.embedding_norm.clone()
+                if world > 1:  # every process must apply the same factor
+                    dist.all_reduce(norm)
+                    norm /= world
+                if float(norm) > cfg.embedding_norm:
+                    _scale_embedding(model, cfg.embedding_norm / float(norm))
+            step += 1
+            rate = world * cfg.batch_size / (time.perf_counter() - start)
+            if rank == 0:
+                with open(log_path, "a", newline="") as f:
+                    csv.writer(f).writerow([step, f"{loss.item():.5f}"] + [f"{getattr(terms, k).item():.5f}" for k in ("focal", "dice", "iou", "object")] + [f"{rate:.3f}"])
+                bar.set_postfix(loss=f"{loss.item():.4f}", clips_s=f"{rate:.2f}")
+                bar.update(1)
+                if step % cfg.save_every == 0 or step == end:
+                    with atomic_path(last) as tmp:
+                        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp)
     bar.close()
     if world > 1:
         dist.barrier()
