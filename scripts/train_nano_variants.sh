@@ -18,6 +18,22 @@ WEIGHTS=${STAGE6:-nano-run/stage6.safetensors}
 # The data: the cut-out-rich sequences of scripts/train_nano_cutouts.sh, 200 more of the
 # wide generator (faster motion, sizes 1-30%), "mix" holding both, plain sequences for
 # click re-tuning, the held-out split and the test families.
+# One DAVIS-layout folder WORK/$1 linking every sequence of WORK/$2, WORK/$3, ... as PART_NAME,
+# made under another name and moved into place, so an interrupted run leaves no half of one.
+link_parts() {
+    local dest=$WORK/$1.tmp part seq name
+    shift
+    rm -rf "$dest"
+    mkdir -p "$dest/JPEGImages" "$dest/Annotations"
+    for part in "$@"; do
+        for seq in "$WORK/$part/JPEGImages"/*; do
+            name=$(basename "$seq")
+            ln -s "$(realpath "$seq")" "$dest/JPEGImages/${part}_$name"
+            ln -s "$(realpath "$WORK/$part/Annotations/$name")" "$dest/Annotations/${part}_$name"
+        done
+    done
+    mv "$dest" "${dest%.tmp}"
+}
 if [ ! -d "$WORK/mix" ]; then
     masklet generate "$WORK/clut" --split train -n 150 --cutouts 0.7 --clutter 3 &
     masklet generate "$WORK/clut" --split train -n 150 --first 150 --cutouts 0.7 --clutter 3 &
@@ -26,16 +42,7 @@ if [ ! -d "$WORK/mix" ]; then
     masklet generate "$WORK/val" --split val -n 40 &
     masklet test-families "$WORK/families" &
     for job in $(jobs -p); do wait "$job"; done
-    rm -rf "$WORK/mix.tmp"  # left by an interrupted run
-    mkdir -p "$WORK/mix.tmp/JPEGImages" "$WORK/mix.tmp/Annotations"
-    for part in clut wclut; do
-        for seq in "$WORK/$part/JPEGImages"/*; do
-            name=$(basename "$seq")
-            ln -s "$(realpath "$seq")" "$WORK/mix.tmp/JPEGImages/${part}_$name"
-            ln -s "$(realpath "$WORK/$part/Annotations/$name")" "$WORK/mix.tmp/Annotations/${part}_$name"
-        done
-    done
-    mv "$WORK/mix.tmp" "$WORK/mix"
+    link_parts mix clut wclut
 fi
 # The trunk's fine stages (patch embedding, blocks 0-2: strides 4 and 8) and its neck stay
 # as they are; its coarse stages learn at 5e-5, the rest at 4e-4, on batches of 8 clips.
@@ -60,16 +67,7 @@ case " $* " in
             [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
             masklet generate "$WORK/cw" --split train -n 300 --first 5000 --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
             masklet generate "$WORK/wcw" --split train -n 200 --first 5000 --wide --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
-            rm -rf "$WORK/mixw.tmp"  # left by an interrupted run
-            mkdir -p "$WORK/mixw.tmp/JPEGImages" "$WORK/mixw.tmp/Annotations"
-            for part in clut wclut cw wcw; do
-                for seq in "$WORK/$part/JPEGImages"/*; do
-                    name=$(basename "$seq")
-                    ln -s "$(realpath "$seq")" "$WORK/mixw.tmp/JPEGImages/${part}_$name"
-                    ln -s "$(realpath "$WORK/$part/Annotations/$name")" "$WORK/mixw.tmp/Annotations/${part}_$name"
-                done
-            done
-            mv "$WORK/mixw.tmp" "$WORK/mixw"
+            link_parts mixw clut wclut cw wcw
         fi ;;
 esac
 for variant in "$@"; do
