@@ -118,10 +118,10 @@ def generate(work: Path, mix: Path, sets: list[tuple[str, list[str]]], counts: l
         for i, (name, _) in enumerate(sets):
             for seq in (work / name / kind).iterdir():
                 link = mix / kind / (f"{name}_{seq.name}" if i else seq.name)
-                if link.is_symlink() and link.resolve() != seq.resolve():
-                    raise SystemExit(f"{link} points at {link.resolve()}, not {seq}: use another WORK folder")
                 if not link.is_symlink():
                     link.symlink_to(seq.resolve())
+                elif link.resolve() != seq.resolve():
+                    raise SystemExit(f"{link} points at {link.resolve()}, not {seq}: use another WORK folder")
 
 
 def launch(work: Path, mix: Path, name: str, variant: list[str], init: str, steps: int, extra: list[str]) -> subprocess.Popen:

@@ -46,21 +46,20 @@ if [ ! -d "$WORK/mix" ]; then
 fi
 # The trunk's fine stages (patch embedding, blocks 0-2: strides 4 and 8) and its neck stay
 # as they are; its coarse stages learn at 5e-5, the rest at 4e-4, on batches of 8 clips.
-COARSE=(--model masklet-nano --image-encoder-lr 5e-5 --freeze image_encoder.neck --freeze image_encoder.trunk.patch_embed
-        --freeze image_encoder.trunk.blocks.0 --freeze image_encoder.trunk.blocks.1 --freeze image_encoder.trunk.blocks.2
-        --batch-size 8 --lr 4e-4 --multi-object 0.5 --box-prompt 0.25)
+FINE_STAGES=(--freeze image_encoder.trunk.patch_embed --freeze image_encoder.trunk.blocks.0 --freeze image_encoder.trunk.blocks.1
+             --freeze image_encoder.trunk.blocks.2)
+TRUNK=(--model masklet-nano --image-encoder-lr 5e-5 --freeze image_encoder.neck --batch-size 8 --lr 4e-4 --multi-object 0.5
+       --box-prompt 0.25)
+COARSE=("${TRUNK[@]}" "${FINE_STAGES[@]}")
 POS=(--freeze image_encoder.trunk.pos_embed --freeze image_encoder.trunk.pos_embed_window)
 DECODER=(--freeze sam_mask_decoder --freeze sam_prompt_encoder)
 ALL_BUT_DECODER=(--train-only sam_mask_decoder --train-only sam_prompt_encoder)
 # Stage 9's settings at half its learning rate, from b1 (the packaged weights).
-FROM_B1=("${COARSE[@]}" --lr 2e-4 --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou --mask-prompt 0.3
-         --refine-clicks 2 --init "$WORK/b1/b1.safetensors" --warmup 10)
-# FROM_B1's (stage 9's) settings with only the neck frozen: the trunk's fine stages learn too.
-FROM_B1_ALL=(--model masklet-nano --freeze image_encoder.neck --batch-size 8 --multi-object 0.5 --box-prompt 0.25
-             --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou --mask-prompt 0.3 --refine-clicks 2
-             --init "$WORK/b1/b1.safetensors" --warmup 10 --clip-len 6 --steps 200 --lr 2e-4 --preload)
-FINE_STAGES=(--freeze image_encoder.trunk.patch_embed --freeze image_encoder.trunk.blocks.0 --freeze image_encoder.trunk.blocks.1
-             --freeze image_encoder.trunk.blocks.2)
+ANCHORED=(--lr 2e-4 --anchor "$WEIGHTS" --anchor-weight 3 --supervise-all-iou --mask-prompt 0.3 --refine-clicks 2
+          --init "$WORK/b1/b1.safetensors" --warmup 10)
+FROM_B1=("${COARSE[@]}" "${ANCHORED[@]}")
+# The same with only the neck frozen: the trunk's fine stages learn too.
+FROM_B1_ALL=("${TRUNK[@]}" "${ANCHORED[@]}" --clip-len 6 --steps 200 --preload)
 case " $* " in
     *" u8w "*|*" c8w "*)
         if [ ! -d "$WORK/mixw" ]; then

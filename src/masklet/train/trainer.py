@@ -91,7 +91,8 @@ class ClipSampler:
         JPEGs. Refused before any decoding when the frames would take over half of the
         memory this process may use, counting every process of a torchrun on this machine.
         """
-        frames = sum(len(self._paths(seq)[0]) for seq in self.sequences)
+        paths = [self._paths(seq) for seq in self.sequences]
+        frames = sum(len(images) for images, _ in paths)
         processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         need = processes * frames * self.image_size**2 * 4  # RGB and a label map, one byte each
         total = _memory_limit()
@@ -103,7 +104,7 @@ class ClipSampler:
             )
         workers = threads or max(1, (os.cpu_count() or 1) // processes)
         with ThreadPoolExecutor(workers) as pool:  # PIL decodes and resizes without the GIL
-            self._preloaded = dict(zip(self.sequences, pool.map(self._decode, self.sequences)))
+            self._preloaded = dict(zip(self.sequences, pool.map(self._decode, *zip(*paths))))
 
     def _paths(self, seq: str) -> tuple[list[Path], list[Path]]:
         images = sorted((self.root / "JPEGImages" / seq).glob("*.jpg"))
@@ -115,8 +116,7 @@ class ClipSampler:
                            "training needs an annotation for every frame")
         return images, anns
 
-    def _decode(self, seq: str) -> _Decoded:
-        images, anns = self._paths(seq)
+    def _decode(self, images: list[Path], anns: list[Path]) -> _Decoded:
         labels = [read_annotation(p) for p in anns]
         return _Decoded(self._resized_rgb(images), self._resized_labels(labels), [frozenset(np.unique(lab).tolist()) for lab in labels])
 
