@@ -183,3 +183,59 @@ def test_clutter_is_unannotated_and_keeps_default_draws(shared_data: Path) -> No
         assert set(np.unique(np.stack(cluttered_labels)).tolist()) <= ids  # no new object ids
         changed += not all(np.array_equal(a, b) for a, b in zip(frames, cluttered))
     assert changed >= 3  # clutter (0-4 of it per sequence) shows on most sequences
+
+
+def test_cutout_zoom_packs_more_of_a_photo_into_an_object(shared_data: Path) -> None:
+    """A zoomed cut-out is a larger square of its photo shrunk to the object: finer detail
+    (more change from pixel to pixel) than the patch at the photo's own scale; the default
+    draws stay as they were."""
+    from dataclasses import replace
+
+    from masklet.data.generator import _appearance
+
+    photos = [Image.open(p).convert("RGB") for p in background_sources(shared_data, "train")]
+
+    def detail(zoom: tuple[float, float]) -> float:
+        rng = np.random.default_rng(3)
+        values = []
+        for _ in range(30):
+            rgb, mask = _appearance(rng, photos, 48, cutouts=1.0, zoom=zoom)
+            assert rgb.shape == (48, 48, 3) and mask.shape == (48, 48)
+            values.append(np.abs(np.diff(rgb.astype(np.float32), axis=1)).mean())
+        return float(np.mean(values))
+
+    assert detail((6.0, 8.0)) > 1.5 * detail((1.0, 1.0))
+    src = background_sources(shared_data, "train")
+    plain = generate_sequence(9, src, CFG)
+    same = generate_sequence(9, src, replace(CFG, cutout_zoom=(1.0, 1.0), background_zoom=(0.5, 0.9)))
+    assert all(np.array_equal(a, b) for a, b in zip(plain[0] + plain[1], same[0] + same[1]))
+    zoomed = generate_sequence(9, src, replace(CFG, cutouts=1.0, cutout_zoom=(4.0, 8.0)))
+    assert not np.array_equal(plain[0][0], zoomed[0][0])
+
+
+def test_background_zoom_sets_how_much_of_the_photo_shows(tmp_path: Path) -> None:
+    """The camera's view spans that share of the photo's width: over a left-to-right ramp,
+    the background's values span as much of the ramp."""
+    from dataclasses import replace
+
+    ramp = np.tile(np.linspace(0, 255, 1200, dtype=np.float32)[None, :, None], (600, 1, 3)).astype(np.uint8)
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    cfg = replace(CFG, min_objects=1, max_objects=1, max_distractors=0)
+    for zoom in ((0.2, 0.25), (0.5, 0.55), (0.95, 1.0)):
+        for seed in range(3):
+            frames, labels = generate_sequence(seed, [tmp_path / "ramp.png"], replace(cfg, background_zoom=zoom))
+            background = frames[0][..., 0][labels[0] == 0].astype(np.float32)
+            span = (background.max() - background.min()) / 255
+            assert zoom[0] - 0.03 <= span <= zoom[1] + 0.03, (zoom, seed, span)
+
+
+def test_generate_refuses_bad_zoom_ranges(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from masklet.cli import main
+
+    refused = (("--cutout-zoom", "0.5-2"), ("--cutout-zoom", "4-2"), ("--background-zoom", "0.5-1.5"), ("--background-zoom", "x"))
+    for option, value in refused:
+        result = CliRunner().invoke(main, ["generate", str(tmp_path / "out"), "-n", "1", option, value])
+        assert result.exit_code == 2 and option in result.output, (option, value, result.output)
+    assert not (tmp_path / "out").exists()

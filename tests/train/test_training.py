@@ -13,7 +13,7 @@ import torch
 
 from masklet.data.generator import GeneratorConfig, write_dataset
 from masklet.train import TrainConfig, train
-from masklet.train.losses import anchor_loss, dice_loss, mask_losses, sigmoid_focal_loss
+from masklet.train.losses import anchor_loss, appearance_loss, dice_loss, mask_losses, sigmoid_focal_loss
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(image_size=64)  # the tiny network at a 64-pixel input: the same code, fast
@@ -474,3 +474,47 @@ def test_a_frame_without_its_annotation_is_refused(tmp_path: Path, shared_data: 
         sampler = ClipSampler(tmp_path, 32, 3)
         with pytest.raises(BadInput, match=r"4 frames .* and 3 annotations"):
             sampler.preload() if preload else sampler.sample(np.random.default_rng(0))
+
+
+def _thumbnails(frames: torch.Tensor, stride: int) -> torch.Tensor:
+    """(B, T, 48, S/stride, S/stride): the features appearance_loss compares with, made by hand."""
+    import torch.nn.functional as F
+
+    b, t, _, size, _ = frames.shape
+    small = F.adaptive_avg_pool2d(frames.flatten(0, 1), 4 * size // stride)
+    return F.pixel_unshuffle(small, 4).unflatten(0, (b, t))
+
+
+def test_appearance_loss_is_zero_for_the_pixels_own_matches(tiny_set: Path) -> None:
+    """0 for features that match tokens as the pixels do (the thumbnails themselves, in any
+    order of channels and at any scale), more for features that do not, and none for one frame."""
+    import numpy as np
+
+    from masklet.train.trainer import ClipSampler
+
+    frames, _ = ClipSampler(tiny_set, 64, 3).sample_batch(np.random.default_rng(0), 2)
+    thumbs = _thumbnails(frames, 16)  # (2, 3, 48, 4, 4)
+    assert appearance_loss(thumbs, frames).item() == pytest.approx(0.0, abs=1e-5)
+    assert appearance_loss(3.0 * thumbs[:, :, torch.randperm(48)] + 1.0, frames).item() == pytest.approx(0.0, abs=1e-5)
+    shuffled = thumbs.flatten(3)[..., torch.randperm(16)].view_as(thumbs)  # each token moved elsewhere
+    assert appearance_loss(shuffled, frames).item() > 0.1
+    assert appearance_loss(torch.randn(2, 3, 32, 4, 4), frames).item() > 0.1
+    assert appearance_loss(thumbs[:, :1], frames[:, :1]).item() == 0.0
+
+
+def test_appearance_weight_teaches_the_features_the_pixels_matches(tiny_set: Path, tmp_path: Path) -> None:
+    """--appearance-weight: a few steps with it bring the image features' matches nearer the
+    pixels' than the same steps without it."""
+    import numpy as np
+
+    from masklet.train.trainer import ClipSampler
+
+    frames, _ = ClipSampler(tiny_set, 64, 3).sample_batch(np.random.default_rng(5), 2)
+    after = {}
+    for weight in (0.0, 5.0):
+        cfg = TrainConfig(steps=10, lr=1e-3, clip_len=3, batch_size=2, progress=False, appearance_weight=weight, seed=3)
+        model = train("sam2.1_hiera_t", tiny_set, tmp_path / str(weight), cfg, init="standin", device="cpu", **SMALL).model.eval()
+        with torch.no_grad():
+            vision = model.forward_image(frames.flatten(0, 1)).vision_features.unflatten(0, frames.shape[:2])
+        after[weight] = appearance_loss(vision, frames).item()
+    assert after[5.0] < 0.8 * after[0.0], after

@@ -31,8 +31,13 @@ from . import main
               help="share of objects cut out of photos, the rest textures (default: 0.5)")
 @click.option("--clutter", type=click.IntRange(min=0), default=0, show_default=True,
               help="at most this many unannotated objects of their own appearance (textures and cut-outs) per sequence")
+@click.option("--cutout-zoom", default="1-1", show_default=True,
+              help="LOW-HIGH: a cut-out is taken from a square of its photo LOW to HIGH times the object's side, shrunk "
+                   "to it (1: the photo's own scale; larger: more of the photo in the object, at a finer scale)")
+@click.option("--background-zoom", default="0.5-0.9", show_default=True,
+              help="LOW-HIGH: the camera's view as a share of the background photo's width")
 def generate(out: Path, split: str, num_sequences: int, first: int, frames: int, size: str, objects: str, distractors: int, data_root: Path,
-             backgrounds: Path | None, wide: bool, cutouts: float | None, clutter: int) -> None:
+             backgrounds: Path | None, wide: bool, cutouts: float | None, clutter: int, cutout_zoom: str, background_zoom: str) -> None:
     """Write procedurally generated videos with exact masks in the DAVIS layout."""
     from dataclasses import replace
 
@@ -49,8 +54,21 @@ def generate(out: Path, split: str, num_sequences: int, first: int, frames: int,
     except ValueError:
         raise click.BadParameter(f"expected MIN-MAX with 1 <= MIN <= MAX, such as 2-4, got {objects!r}", param_hint="--objects") from None
     cfg = replace(WIDE if wide else GeneratorConfig(), width=width, height=height, num_frames=frames, min_objects=low, max_objects=high,
-                  max_distractors=distractors, max_clutter=clutter)
+                  max_distractors=distractors, max_clutter=clutter, cutout_zoom=_range(cutout_zoom, "--cutout-zoom", 1.0, None),
+                  background_zoom=_range(background_zoom, "--background-zoom", 0.05, 1.0))
     if cutouts is not None:
         cfg = replace(cfg, cutouts=cutouts)
     write_dataset(out, split, num_sequences, data_root or BACKGROUNDS, cfg, first=first, extra_backgrounds=backgrounds)
     click.echo(f"wrote {num_sequences} {split} sequences to {out}")
+
+
+def _range(text: str, option: str, least: float, most: float | None) -> tuple[float, float]:
+    """LOW-HIGH as two floats with least <= LOW <= HIGH (<= most), or a usage error naming the option."""
+    bounds = f"{least:g} <= LOW <= HIGH" + (f" <= {most:g}" if most is not None else "")
+    try:
+        low, high = (float(v) for v in text.split("-"))
+    except ValueError:
+        raise click.BadParameter(f"expected LOW-HIGH with {bounds}, such as 1-4, got {text!r}", param_hint=option) from None
+    if not (least <= low <= high and (most is None or high <= most)):
+        raise click.BadParameter(f"expected LOW-HIGH with {bounds}, got {text!r}", param_hint=option)
+    return low, high

@@ -55,6 +55,14 @@ class GeneratorConfig:
     # At most this many unannotated objects of their own appearance (textures and cut-outs
     # alike), so that a texture on a frame is not by itself a sign of the prompted object.
     max_clutter: int = 0
+    # A cut-out is taken from a square of its photo this many times the object's side
+    # (log-uniform), shrunk to the object: 1 keeps the photo's own scale (a smooth patch),
+    # larger factors pack more of the photo into the object (down to a whole photo in
+    # miniature), so objects show detail at many scales.
+    cutout_zoom: tuple[float, float] = (1.0, 1.0)
+    # The camera's view as a share of the background photo's width, drawn uniformly for
+    # the first and the last frame (it zooms smoothly between them).
+    background_zoom: tuple[float, float] = (0.5, 0.9)
 
 
 # The wider variety masklet-nano's second recipe trains on: objects of ~1% to ~30% of the
@@ -99,7 +107,7 @@ class _Sprite:
         size = max(size, 8)
         if appearance is None and background is not None and cfg.camouflage > 0 and rng.random() < cfg.camouflage:
             sources = [background]  # cut from the photo it moves over
-        self.rgb, self.mask = appearance or _appearance(rng, sources, size, cfg.cutouts)
+        self.rgb, self.mask = appearance or _appearance(rng, sources, size, cfg.cutouts, cfg.cutout_zoom)
         # Smooth motion: position, velocity and a gentle curve; rotation and scale drift.
         self.p0 = rng.uniform([-0.1, 0.1], [1.1, 0.9]) * [cfg.width, cfg.height]
         speed = rng.uniform(*cfg.speed) * min(cfg.width, cfg.height) / 100
@@ -137,7 +145,8 @@ def _brighten(rgb: np.ndarray, factor: float) -> np.ndarray:
     return (rgb.astype(np.float32) * factor).clip(0, 255).astype(np.uint8)
 
 
-def _appearance(rng: np.random.Generator, sources: list[Image.Image], size: int, cutouts: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def _appearance(rng: np.random.Generator, sources: list[Image.Image], size: int, cutouts: float = 0.5,
+                zoom: tuple[float, float] = (1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
     mask_img = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask_img)
     kind = rng.integers(0, 3)
@@ -152,8 +161,12 @@ def _appearance(rng: np.random.Generator, sources: list[Image.Image], size: int,
     if rng.random() < cutouts:
         # A cut-out of a real photo region.
         src = sources[int(rng.integers(len(sources)))]
-        x, y = rng.integers(0, max(src.width - size, 1)), rng.integers(0, max(src.height - size, 1))
-        rgb = np.asarray(src.crop((x, y, x + size, y + size)))
+        side = size
+        if zoom != (1.0, 1.0):  # drawn only when asked for, so that other sequences keep their draws
+            factor = zoom[0] * (zoom[1] / zoom[0]) ** rng.random()
+            side = max(size, min(round(size * factor), src.width, src.height))
+        x, y = rng.integers(0, max(src.width - side, 1)), rng.integers(0, max(src.height - side, 1))
+        rgb = np.asarray(src.crop((x, y, x + side, y + side)).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0))
     else:
         # A texture: stripes or checks in two random colours, with noise.
         c1, c2 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
@@ -177,7 +190,7 @@ def generate_sequence(seed: int, sources: list[Path], cfg: GeneratorConfig = Gen
     images = [_open(p) for p in sources]
     bg = images[int(rng.integers(len(images)))]
     # The camera: a crop window that pans and zooms smoothly over the background.
-    zoom0, zoom1 = rng.uniform(0.5, 0.9, 2)
+    zoom0, zoom1 = rng.uniform(*cfg.background_zoom, 2)
     x0, y0 = rng.uniform(0, 1, 2)
     x1, y1 = np.clip([x0, y0] + rng.normal(0, 0.2, 2), 0, 1)
     objects = [_Sprite(rng, images, cfg, background=bg) for _ in range(int(rng.integers(cfg.min_objects, cfg.max_objects + 1)))]

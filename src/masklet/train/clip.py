@@ -19,7 +19,7 @@ from torch import Tensor
 from ..inference.memory_bank import select
 from ..model import Sam2
 from ..model.prompt_encoder import NOT_A_POINT
-from .losses import LossTerms, anchor_loss, mask_losses
+from .losses import LossTerms, anchor_loss, appearance_loss, mask_losses
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ def clip_losses(
     all_iou: bool = False,
     anchor: Sam2 | None = None,
     anchor_weight: float = 1.0,
+    appearance_weight: float = 0.0,
 ) -> LossTerms:
     """Mean losses over a batch of clips: frames (B, T, 3, S, S) normalised, masks (B, T, 1, S, S)
     in {0, 1} (or one clip without the B axis).
@@ -78,6 +79,8 @@ def clip_losses(
     `anchor`: a frozen model whose answers to the same clicks and boxes on the first frames
     (no memory) the answers are kept close to, with `anchor_weight` (learning without
     forgetting: the tracked frames learn, the answers to prompts stay).
+    `appearance_weight`: > 0 adds losses.appearance_loss on the stride-16 features, so
+    they keep matching a frame's tokens to the first frame's as its pixels do.
     """
     if frames.dim() == 4:
         frames, masks = frames[None], masks[None]
@@ -134,7 +137,8 @@ def clip_losses(
     kept = None
     if anchor is not None:
         kept = anchor_weight * torch.cat(drift).mean() if drift else vision.new_zeros(())
-    return LossTerms(*means, embedding_norm=vision.detach().norm(dim=2).mean(), anchor=kept)
+    look = appearance_weight * appearance_loss(vision, frames) if appearance_weight > 0 else None
+    return LossTerms(*means, embedding_norm=vision.detach().norm(dim=2).mean(), anchor=kept, appearance=look)
 
 
 def _answer(model: Sam2, pix: Tensor, hr: list[Tensor], prompt: DecoderPrompt):

@@ -48,11 +48,17 @@ class LossTerms:
     # How far prompted answers without memory moved from an anchor model's, weighted
     # (learning without forgetting; None when no anchor is given).
     anchor: Tensor | None = None
+    # How far the frames' token correspondences moved from their pixels', weighted
+    # (appearance_loss; None when not asked for).
+    appearance: Tensor | None = None
 
     @property
     def total(self) -> Tensor:
         total = sum(WEIGHTS[k] * getattr(self, k) for k in WEIGHTS)
-        return total if self.anchor is None else total + self.anchor  # type: ignore[return-value]
+        for extra in (self.anchor, self.appearance):
+            if extra is not None:
+                total = total + extra
+        return total  # type: ignore[return-value]
 
 
 def anchor_loss(student_masks: Tensor, student_iou: Tensor, anchor_masks: Tensor, anchor_iou: Tensor) -> Tensor:
@@ -62,6 +68,34 @@ def anchor_loss(student_masks: Tensor, student_iou: Tensor, anchor_masks: Tensor
     p = anchor_masks.sigmoid()
     kl = F.binary_cross_entropy_with_logits(student_masks, p, reduction="none") - F.binary_cross_entropy_with_logits(anchor_masks, p, reduction="none")
     return kl.flatten(1).mean(1) + (student_iou - anchor_iou).abs().mean(1)
+
+
+def appearance_loss(vision: Tensor, frames: Tensor, temperature: float = 0.1) -> Tensor:
+    """How far the image features' correspondences are from the pixels' (a scalar, 0 when equal).
+
+    vision (B, T, C, h, w) stride-s features, frames (B, T, 3, S, S) the images. Each token
+    of frames 1.. is matched to frame 0's tokens by a softmax over cosine similarities, as
+    memory attention matches a frame to a memory; the loss is the KL divergence of that
+    match from the same match made with the tokens' colour thumbnails (4 x 4 pixels each).
+    Features trained only through masks drift to what separates objects from the training
+    backgrounds and forget what each one looks like: matched as they are, they find an
+    object on a new photo worse than its pixels do (scripts/diagnose_features.py).
+    """
+    b, t, c, h, w = vision.shape
+    if t < 2:
+        return vision.new_zeros(())
+    thumbs = F.adaptive_avg_pool2d(frames.flatten(0, 1).float(), (4 * h, 4 * w))
+    thumbs = F.pixel_unshuffle(thumbs, 4).unflatten(0, (b, t))  # (B, T, 48, h, w)
+
+    def match(x: Tensor) -> Tensor:  # (B, T-1, h*w, h*w) log-probabilities of frame-0 tokens
+        x = x.float().flatten(3)  # (B, T, D, N)
+        x = F.normalize(x - x.mean(dim=3, keepdim=True), dim=2)  # each frame's mean token dropped: what a whole image shares
+        sim = torch.einsum("bdm,btdn->btnm", x[:, 0], x[:, 1:]) / temperature
+        return sim.log_softmax(dim=-1)
+
+    with torch.no_grad():
+        target = match(thumbs).exp()
+    return F.kl_div(match(vision), target, reduction="none").sum(-1).mean()
 
 
 def mask_losses(

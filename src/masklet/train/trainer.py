@@ -242,6 +242,9 @@ class TrainConfig:
     # anchor_weight scales that loss against the paper's.
     anchor: str | None = None
     anchor_weight: float = 1.0
+    # > 0: the image features keep matching tokens across frames as the pixels do
+    # (losses.appearance_loss), with this weight beside the paper's losses.
+    appearance_weight: float = 0.0
     seed: int = 0
     bf16: bool | None = None  # None: on where the hardware has bf16 (CUDA with bf16)
     save_every: int = 100
@@ -434,7 +437,8 @@ def train(
             start = time.perf_counter()
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
                 terms = clip_losses(
-                    model, frames.to(model.device), masks.to(model.device), generator, cfg.prompts, cfg.supervise_all_iou, anchor, cfg.anchor_weight
+                    model, frames.to(model.device), masks.to(model.device), generator, cfg.prompts, cfg.supervise_all_iou, anchor, cfg.anchor_weight,
+                    cfg.appearance_weight,
                 )
             loss = terms.total
             for group in optimizer.param_groups:
