@@ -100,10 +100,11 @@ def main() -> None:
                         scores.setdefault((method, group), []).append(value)
     methods = list(dict.fromkeys(m for m, _ in scores))
     groups = list(dict.fromkeys(g for _, g in scores))
-    print("token IoU, frames 1-15 (objects)".ljust(28) + "".join(f"{m:>16}" for m in methods))
+    widths = [max(12, len(m) + 2) for m in methods]
+    print("token IoU, frames 1.. (objects)".ljust(30) + "".join(f"{m:>{w}}" for m, w in zip(methods, widths)))
     for g in groups:
         n = len(scores[(methods[0], g)])
-        print(f"{g} ({n})".ljust(28) + "".join(f"{statistics.mean(scores[(m, g)]):>16.3f}" for m in methods))
+        print(f"{g} ({n})".ljust(30) + "".join(f"{statistics.mean(scores[(m, g)]):>{w}.3f}" for m, w in zip(methods, widths)))
 
 
 if __name__ == "__main__":
