@@ -68,6 +68,14 @@ def iou(a: torch.Tensor, b: torch.Tensor) -> float:
     return 1.0 if union == 0 else (a & b).sum().item() / union
 
 
+def _label(checkpoint: str | None) -> str:
+    """A column name: the file's stem, or its folder's name for a training run's last.pt."""
+    if checkpoint is None:
+        return "masklet-nano"
+    path = Path(checkpoint)
+    return path.parent.name if path.stem == "last" and path.parent.name else path.stem
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("families", type=Path)
@@ -76,7 +84,7 @@ def main() -> None:
     torch.manual_seed(0)
     sources = {"pixels": None, "random init": build_model("masklet-nano").eval()}
     for ckpt in args.checkpoint or [None]:
-        sources[Path(ckpt).stem if ckpt else "masklet-nano"] = build_model("masklet-nano", ckpt or "masklet-nano").eval()
+        sources[_label(ckpt)] = build_model("masklet-nano", ckpt or "masklet-nano").eval()
     size = next(m for m in sources.values() if m is not None).cfg.image_size
     grid = size // 16
     scores: dict[tuple[str, str], list[float]] = {}

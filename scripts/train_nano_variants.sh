@@ -6,7 +6,9 @@
 # before p, s1 and a1, m2 before m3, a1 before b1, b1 before l8, r320 and fs6). Each one's
 # held-out and family checks follow its training. u8, u8hi (the trunk's fine stages learning
 # too) and u8w, c8w (on "mixw": mix and as many sequences again over 52 Debian wallpapers,
-# scripts/fetch_backgrounds.py) start from b1 as well.
+# scripts/fetch_backgrounds.py) start from b1 as well. za8 and za8hi (the features taught
+# to match as pixels do, --appearance-weight, on "z": zoomed cut-outs over the wallpapers
+# too) start from b1; zb (on z) and zm (on mix) re-learn the rest on za8hi's features.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -61,6 +63,21 @@ FROM_B1=("${COARSE[@]}" "${ANCHORED[@]}")
 # The same with only the neck frozen: the trunk's fine stages learn too.
 FROM_B1_ALL=("${TRUNK[@]}" "${ANCHORED[@]}" --clip-len 6 --steps 200 --preload)
 case " $* " in
+    *" za8 "*|*" za8hi "*|*" zb "*)
+        if [ ! -d "$WORK/z" ]; then
+            [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
+            masklet generate "$WORK/z" --split train -n 600 --first 8000 --wide --cutouts 0.8 --clutter 3 --cutout-zoom 1-8 \
+                --background-zoom 0.4-1 --backgrounds "$WORK/walls"
+        fi ;;
+esac
+# b1's settings with the neck learning too, the image encoder at 2e-4: za8hi's.
+FROM_B1_HI=(--model masklet-nano --batch-size 8 --multi-object 0.5 --box-prompt 0.25 "${ANCHORED[@]}" --clip-len 6 --preload
+            --image-encoder-lr 2e-4)
+# On za8hi's features, held as they are: the memory path and the decoder learn again.
+ON_ZA8HI=(--model masklet-nano --batch-size 8 --multi-object 0.5 --box-prompt 0.25 --lr 4e-4 --anchor "$WEIGHTS" --anchor-weight 3
+          --supervise-all-iou --mask-prompt 0.3 --refine-clicks 2 --init "$WORK/za8hi/last.pt" --warmup 10 --clip-len 6 --steps 250
+          --preload --freeze-image-encoder)
+case " $* " in
     *" u8w "*|*" c8w "*)
         if [ ! -d "$WORK/mixw" ]; then
             [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
@@ -105,7 +122,11 @@ for variant in "$@"; do
         u8hi) masklet train "$WORK/mix" "$WORK/u8hi" "${FROM_B1_ALL[@]}" --image-encoder-lr 2e-4 --seed 82 ;;
         u8w) masklet train "$WORK/mixw" "$WORK/u8w" "${FROM_B1_ALL[@]}" --image-encoder-lr 5e-5 --seed 83 ;;
         c8w) masklet train "$WORK/mixw" "$WORK/c8w" "${FROM_B1_ALL[@]}" "${FINE_STAGES[@]}" --image-encoder-lr 5e-5 --seed 84 ;;
-        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w" >&2; exit 2 ;;
+        za8) masklet train "$WORK/z" "$WORK/za8" "${FROM_B1_ALL[@]}" --steps 400 --appearance-weight 0.5 --seed 91 ;;
+        za8hi) masklet train "$WORK/z" "$WORK/za8hi" "${FROM_B1_HI[@]}" --steps 300 --appearance-weight 2 --seed 93 ;;
+        zb) masklet train "$WORK/z" "$WORK/zb" "${ON_ZA8HI[@]}" --seed 95 ;;
+        zm) masklet train "$WORK/mix" "$WORK/zm" "${ON_ZA8HI[@]}" --seed 96 ;;
+        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w za8 za8hi zb zm" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
     case $variant in b1|l8b|r320b|fs6b) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac
@@ -114,6 +135,7 @@ for variant in "$@"; do
     if [ ${#size[@]} -eq 0 ]; then  # the diagnoses run at the model's own input size
         python scripts/diagnose_by_kind.py "$WORK/val" --checkpoint "$checkpoint" -n 20
         python scripts/diagnose_drift.py "$WORK/families" --checkpoint "$checkpoint"
+        python scripts/diagnose_features.py "$WORK/families" --checkpoint "$checkpoint"
     fi
     masklet eval "$WORK/families" --checkpoint "$checkpoint" "${size[@]}" --baseline copy -q
     masklet eval "$WORK/val" --checkpoint "$checkpoint" "${size[@]}" --baseline copy --clicks -q

@@ -55,3 +55,9 @@ def test_the_table_on_a_small_draw(tmp_path: Path) -> None:
     assert {"shapes", "cutouts", "all"} <= set(rows)
     values = [float(v) for v in rows["all"].split(")", 1)[1].split()]
     assert len(values) == 6  # copy, pixels, two networks as they are and centred and all(0.0 <= v <= 1.0 for v in values)
+
+
+def test_runs_are_named_by_their_folder() -> None:
+    assert diagnose._label("/runs/u8/last.pt") == "u8"
+    assert diagnose._label("/w/b1.safetensors") == "b1"
+    assert diagnose._label(None) == "masklet-nano"
