@@ -84,6 +84,8 @@ def main() -> None:
     torch.manual_seed(0)
     sources = {"pixels": None, "random init": build_model("masklet-nano").eval()}
     for ckpt in args.checkpoint or [None]:
+        if _label(ckpt) in sources:
+            parser.error(f"two columns would be named {_label(ckpt)!r}: give each checkpoint its own file or folder name")
         sources[_label(ckpt)] = build_model("masklet-nano", ckpt or "masklet-nano").eval()
     size = next(m for m in sources.values() if m is not None).cfg.image_size
     grid = size // 16

@@ -66,8 +66,10 @@ case " $* " in
     *" za8 "*|*" za8hi "*|*" zb "*)
         if [ ! -d "$WORK/z" ]; then
             [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
-            masklet generate "$WORK/z" --split train -n 600 --first 8000 --wide --cutouts 0.8 --clutter 3 --cutout-zoom 1-8 \
+            rm -rf "$WORK/z.tmp"  # written aside and moved into place: an interrupted run leaves no half of it
+            masklet generate "$WORK/z.tmp" --split train -n 600 --first 8000 --wide --cutouts 0.8 --clutter 3 --cutout-zoom 1-8 \
                 --background-zoom 0.4-1 --backgrounds "$WORK/walls"
+            mv "$WORK/z.tmp" "$WORK/z"
         fi ;;
 esac
 # b1's settings with the neck learning too, the image encoder at 2e-4: za8hi's.

@@ -54,7 +54,8 @@ def test_the_table_on_a_small_draw(tmp_path: Path) -> None:
     rows = {line.rsplit(" (", 1)[0]: line for line in lines[1:]}
     assert {"shapes", "cutouts", "all"} <= set(rows)
     values = [float(v) for v in rows["all"].split(")", 1)[1].split()]
-    assert len(values) == 6  # copy, pixels, two networks as they are and centred and all(0.0 <= v <= 1.0 for v in values)
+    assert len(values) == 6  # copy, pixels, two networks as they are and centred
+    assert all(0.0 <= v <= 1.0 for v in values), values
 
 
 def test_runs_are_named_by_their_folder() -> None:

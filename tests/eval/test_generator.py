@@ -205,11 +205,24 @@ def test_cutout_zoom_packs_more_of_a_photo_into_an_object(shared_data: Path) -> 
         return float(np.mean(values))
 
     assert detail((6.0, 8.0)) > 1.5 * detail((1.0, 1.0))
+
+    class Counting:  # a generator that notes each draw by name
+        def __init__(self, seed: int) -> None:
+            self.rng, self.calls = np.random.default_rng(seed), []
+
+        def __getattr__(self, name: str):
+            self.calls.append(name)
+            return getattr(self.rng, name)
+
+    draws = {}
+    for zoom in ((1.0, 1.0), (2.0, 4.0)):
+        counting = Counting(4)
+        _appearance(counting, photos, 48, cutouts=1.0, zoom=zoom)
+        draws[zoom] = counting.calls
+    assert draws[(2.0, 4.0)].count("random") == draws[(1.0, 1.0)].count("random") + 1  # the zoom's one draw, only when on
     src = background_sources(shared_data, "train")
-    plain = generate_sequence(9, src, CFG)
-    same = generate_sequence(9, src, replace(CFG, cutout_zoom=(1.0, 1.0), background_zoom=(0.5, 0.9)))
-    assert all(np.array_equal(a, b) for a, b in zip(plain[0] + plain[1], same[0] + same[1]))
-    zoomed = generate_sequence(9, src, replace(CFG, cutouts=1.0, cutout_zoom=(4.0, 8.0)))
+    cut = replace(CFG, cutouts=1.0)
+    plain, zoomed = generate_sequence(9, src, cut), generate_sequence(9, src, replace(cut, cutout_zoom=(4.0, 8.0)))
     assert not np.array_equal(plain[0][0], zoomed[0][0])
 
 
@@ -234,7 +247,8 @@ def test_generate_refuses_bad_zoom_ranges(tmp_path: Path) -> None:
 
     from masklet.cli import main
 
-    refused = (("--cutout-zoom", "0.5-2"), ("--cutout-zoom", "4-2"), ("--background-zoom", "0.5-1.5"), ("--background-zoom", "x"))
+    refused = (("--cutout-zoom", "0.5-2"), ("--cutout-zoom", "4-2"), ("--cutout-zoom", "1-inf"), ("--cutout-zoom", "nan-2"),
+               ("--background-zoom", "0.5-1.5"), ("--background-zoom", "x"))
     for option, value in refused:
         result = CliRunner().invoke(main, ["generate", str(tmp_path / "out"), "-n", "1", option, value])
         assert result.exit_code == 2 and option in result.output, (option, value, result.output)

@@ -492,6 +492,7 @@ def test_appearance_loss_is_zero_for_the_pixels_own_matches(tiny_set: Path) -> N
 
     from masklet.train.trainer import ClipSampler
 
+    torch.manual_seed(0)
     frames, _ = ClipSampler(tiny_set, 64, 3).sample_batch(np.random.default_rng(0), 2)
     thumbs = _thumbnails(frames, 16)  # (2, 3, 48, 4, 4)
     assert appearance_loss(thumbs, frames).item() == pytest.approx(0.0, abs=1e-5)
@@ -518,3 +519,35 @@ def test_appearance_weight_teaches_the_features_the_pixels_matches(tiny_set: Pat
             vision = model.forward_image(frames.flatten(0, 1)).vision_features.unflatten(0, frames.shape[:2])
         after[weight] = appearance_loss(vision, frames).item()
     assert after[5.0] < 0.8 * after[0.0], after
+
+
+def test_appearance_loss_by_hand() -> None:
+    """Two tokens a frame: the pixels match frame 1's first token to frame 0's first, the
+    features match it halfway; KL(pixels || features) over frame-0 tokens, by hand."""
+    import math
+
+    import torch.nn.functional as F
+
+    frames = torch.zeros(1, 2, 3, 32, 64)  # two 32-pixel tokens side by side at stride 32 (h=1, w=2)
+    frames[:, :, 0, :, :32] = 1.0  # red left, black right, on both frames
+    vision = torch.zeros(1, 2, 2, 1, 2)
+    vision[0, 0, :, 0, 0], vision[0, 0, :, 0, 1] = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 0.0])  # frame 0: opposite tokens
+    vision[0, 1, :, 0, 0], vision[0, 1, :, 0, 1] = torch.tensor([1.0, 1.0]), torch.tensor([-1.0, -1.0])  # frame 1: 45 degrees off
+    loss = appearance_loss(vision, frames, temperature=1.0).item()
+    target = F.softmax(torch.tensor([1.0, -1.0]), 0)  # centred thumbnails: cosine +1 to the same token, -1 to the other
+    c = math.cos(math.pi / 4)
+    feature = F.softmax(torch.tensor([c, -c]), 0)
+    expected = float((target * (target.log() - feature.log())).sum())  # the same for both tokens of frame 1
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
+def test_train_refuses_weights_that_are_not_finite(tiny_set: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from masklet.cli import main
+
+    for option in ("--appearance-weight", "--anchor-weight"):
+        for value in ("inf", "nan"):
+            result = CliRunner().invoke(main, ["train", str(tiny_set), str(tmp_path / "run"), option, value])
+            assert result.exit_code == 2 and option in result.output, (option, value, result.output)
+    assert not (tmp_path / "run").exists()

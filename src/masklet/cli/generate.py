@@ -54,21 +54,21 @@ def generate(out: Path, split: str, num_sequences: int, first: int, frames: int,
     except ValueError:
         raise click.BadParameter(f"expected MIN-MAX with 1 <= MIN <= MAX, such as 2-4, got {objects!r}", param_hint="--objects") from None
     cfg = replace(WIDE if wide else GeneratorConfig(), width=width, height=height, num_frames=frames, min_objects=low, max_objects=high,
-                  max_distractors=distractors, max_clutter=clutter, cutout_zoom=_range(cutout_zoom, "--cutout-zoom", 1.0, None),
-                  background_zoom=_range(background_zoom, "--background-zoom", 0.05, 1.0))
+                  max_distractors=distractors, max_clutter=clutter, cutout_zoom=_range(cutout_zoom, "--cutout-zoom", 1.0, 64.0, "1-8"),
+                  background_zoom=_range(background_zoom, "--background-zoom", 0.05, 1.0, "0.4-1"))
     if cutouts is not None:
         cfg = replace(cfg, cutouts=cutouts)
     write_dataset(out, split, num_sequences, data_root or BACKGROUNDS, cfg, first=first, extra_backgrounds=backgrounds)
     click.echo(f"wrote {num_sequences} {split} sequences to {out}")
 
 
-def _range(text: str, option: str, least: float, most: float | None) -> tuple[float, float]:
-    """LOW-HIGH as two floats with least <= LOW <= HIGH (<= most), or a usage error naming the option."""
-    bounds = f"{least:g} <= LOW <= HIGH" + (f" <= {most:g}" if most is not None else "")
+def _range(text: str, option: str, least: float, most: float, example: str) -> tuple[float, float]:
+    """LOW-HIGH as two floats with least <= LOW <= HIGH <= most, or a usage error naming the option."""
+    bounds = f"{least:g} <= LOW <= HIGH <= {most:g}"
     try:
         low, high = (float(v) for v in text.split("-"))
     except ValueError:
-        raise click.BadParameter(f"expected LOW-HIGH with {bounds}, such as 1-4, got {text!r}", param_hint=option) from None
-    if not (least <= low <= high and (most is None or high <= most)):
-        raise click.BadParameter(f"expected LOW-HIGH with {bounds}, got {text!r}", param_hint=option)
+        raise click.BadParameter(f"expected LOW-HIGH with {bounds}, such as {example}, got {text!r}", param_hint=option) from None
+    if not (least <= low <= high <= most):  # NaN fails every comparison
+        raise click.BadParameter(f"expected LOW-HIGH with {bounds}, such as {example}, got {text!r}", param_hint=option)
     return low, high

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import click
@@ -67,6 +69,9 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
     from ..train import PromptProbabilities, TrainConfig
     from ..train import train as run
 
+    for name, value in (("--anchor-weight", anchor_weight), ("--appearance-weight", appearance_weight)):
+        if not math.isfinite(value):
+            raise click.BadParameter(f"must be a finite number, got {value}", param_hint=name)
     if mask_prompt + box_prompt > 1:
         raise click.BadParameter("--mask-prompt plus --box-prompt must be at most 1", param_hint="--box-prompt")
     prompts = PromptProbabilities(mask=mask_prompt, box=box_prompt, refine_clicks=refine_clicks)

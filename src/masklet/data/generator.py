@@ -58,7 +58,8 @@ class GeneratorConfig:
     # A cut-out is taken from a square of its photo this many times the object's side
     # (log-uniform), shrunk to the object: 1 keeps the photo's own scale (a smooth patch),
     # larger factors pack more of the photo into the object (down to a whole photo in
-    # miniature), so objects show detail at many scales.
+    # miniature), so objects show detail at many scales. Camouflaged cut-outs are zoomed
+    # too, so they share their background's look but not always its scale.
     cutout_zoom: tuple[float, float] = (1.0, 1.0)
     # The camera's view as a share of the background photo's width, drawn uniformly for
     # the first and the last frame (it zooms smoothly between them).

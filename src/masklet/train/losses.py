@@ -75,8 +75,9 @@ def appearance_loss(vision: Tensor, frames: Tensor, temperature: float = 0.1) ->
 
     vision (B, T, C, h, w) stride-s features, frames (B, T, 3, S, S) the images. Each token
     of frames 1.. is matched to frame 0's tokens by a softmax over cosine similarities, as
-    memory attention matches a frame to a memory; the loss is the KL divergence of that
-    match from the same match made with the tokens' colour thumbnails (4 x 4 pixels each).
+    memory attention matches a frame to a memory; the loss is KL(pixel match || feature
+    match), the pixel match made with the tokens' colour thumbnails (4 x 4 pixels each of
+    the normalised frames) as the target.
     Features trained only through masks drift to what separates objects from the training
     backgrounds and forget what each one looks like: matched as they are, they find an
     object on a new photo worse than its pixels do (scripts/diagnose_features.py).
@@ -88,10 +89,11 @@ def appearance_loss(vision: Tensor, frames: Tensor, temperature: float = 0.1) ->
     thumbs = F.pixel_unshuffle(thumbs, 4).unflatten(0, (b, t))  # (B, T, 48, h, w)
 
     def match(x: Tensor) -> Tensor:  # (B, T-1, h*w, h*w) log-probabilities of frame-0 tokens
-        x = x.float().flatten(3)  # (B, T, D, N)
-        x = F.normalize(x - x.mean(dim=3, keepdim=True), dim=2)  # each frame's mean token dropped: what a whole image shares
-        sim = torch.einsum("bdm,btdn->btnm", x[:, 0], x[:, 1:]) / temperature
-        return sim.log_softmax(dim=-1)
+        with torch.autocast(x.device.type, enabled=False):  # bf16 similarities would blur the softmax
+            x = x.float().flatten(3)  # (B, T, D, N)
+            x = F.normalize(x - x.mean(dim=3, keepdim=True), dim=2)  # each frame's mean token dropped: what a whole image shares
+            sim = torch.einsum("bdm,btdn->btnm", x[:, 0], x[:, 1:]) / temperature
+            return sim.log_softmax(dim=-1)
 
     with torch.no_grad():
         target = match(thumbs).exp()
