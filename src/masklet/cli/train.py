@@ -45,7 +45,8 @@ from . import main
 @click.option("--anchor-weight", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="the weight of --anchor's loss beside the paper's")
 @click.option("--appearance-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="> 0: keep the image features matching each frame's tokens to the first frame's as the pixels do, with this weight")
+              help="> 0: keep the image features matching each frame's tokens to the first frame's as the pixels do, "
+                   "with this weight")
 @click.option("--reinit", multiple=True, metavar="MODULE",
               help="give this submodule (e.g. sam_mask_decoder) fresh random weights after --init (repeatable)")
 @click.option("--embedding-norm", type=click.FloatRange(min=0, min_open=True), default=None,
