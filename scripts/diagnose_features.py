@@ -26,6 +26,7 @@ from PIL import Image
 from masklet.build import build_model
 from masklet.data.davis import list_sequences, read_annotation
 from masklet.eval.families import size_bucket
+from masklet.eval.metrics import region_similarity
 from masklet.inference.transforms import image_to_tensor, preprocess
 
 
@@ -61,11 +62,6 @@ def matched(feats: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
     sim = torch.einsum("cn,tcm->tmn", f[0], f)  # (T, N_t, N_0)
     best = sim.argmax(dim=2)  # (T, N_t)
     return first.flatten()[best].view(feats.shape[0], *first.shape)
-
-
-def iou(a: torch.Tensor, b: torch.Tensor) -> float:
-    union = (a | b).sum().item()
-    return 1.0 if union == 0 else (a & b).sum().item() / union
 
 
 def _label(checkpoint: str | None) -> str:
@@ -105,7 +101,7 @@ def main() -> None:
                 groups = (family_root.name, size_bucket(float((labels[0] == obj).mean())))
                 answers = {"copy frame 0": truth[0].expand_as(truth)} | {k: matched(f, truth[0]) for k, f in feats.items()}
                 for method, answer in answers.items():
-                    value = statistics.mean(iou(answer[t], truth[t]) for t in range(1, len(labels)))
+                    value = statistics.mean(region_similarity(answer[t].numpy(), truth[t].numpy()) for t in range(1, len(labels)))
                     for group in (*groups, "all"):
                         scores.setdefault((method, group), []).append(value)
     methods = list(dict.fromkeys(m for m, _ in scores))

@@ -50,8 +50,8 @@ fi
 # as they are; its coarse stages learn at 5e-5, the rest at 4e-4, on batches of 8 clips.
 FINE_STAGES=(--freeze image_encoder.trunk.patch_embed --freeze image_encoder.trunk.blocks.0 --freeze image_encoder.trunk.blocks.1
              --freeze image_encoder.trunk.blocks.2)
-TRUNK=(--model masklet-nano --image-encoder-lr 5e-5 --freeze image_encoder.neck --batch-size 8 --lr 4e-4 --multi-object 0.5
-       --box-prompt 0.25)
+BATCHED=(--model masklet-nano --batch-size 8 --multi-object 0.5 --box-prompt 0.25)
+TRUNK=("${BATCHED[@]}" --image-encoder-lr 5e-5 --freeze image_encoder.neck --lr 4e-4)
 COARSE=("${TRUNK[@]}" "${FINE_STAGES[@]}")
 POS=(--freeze image_encoder.trunk.pos_embed --freeze image_encoder.trunk.pos_embed_window)
 DECODER=(--freeze sam_mask_decoder --freeze sam_prompt_encoder)
@@ -73,12 +73,11 @@ case " $* " in
         fi ;;
 esac
 # b1's settings with the neck learning too, the image encoder at 2e-4: za8hi's.
-FROM_B1_HI=(--model masklet-nano --batch-size 8 --multi-object 0.5 --box-prompt 0.25 "${ANCHORED[@]}" --clip-len 6 --preload
-            --image-encoder-lr 2e-4)
-# On za8hi's features, held as they are: the memory path and the decoder learn again.
-ON_ZA8HI=(--model masklet-nano --batch-size 8 --multi-object 0.5 --box-prompt 0.25 --lr 4e-4 --anchor "$WEIGHTS" --anchor-weight 3
-          --supervise-all-iou --mask-prompt 0.3 --refine-clicks 2 --init "$WORK/za8hi/last.pt" --warmup 10 --clip-len 6 --steps 250
-          --preload --freeze-image-encoder)
+FROM_B1_HI=("${BATCHED[@]}" "${ANCHORED[@]}" --clip-len 6 --preload --image-encoder-lr 2e-4)
+# On za8hi's features, held as they are: the memory path and the decoder learn again
+# (ANCHORED's --lr and --init replaced: the last of an option counts).
+ON_ZA8HI=("${BATCHED[@]}" "${ANCHORED[@]}" --lr 4e-4 --init "$WORK/za8hi/last.pt" --clip-len 6 --steps 250 --preload
+          --freeze-image-encoder)
 case " $* " in
     *" u8w "*|*" c8w "*)
         if [ ! -d "$WORK/mixw" ]; then

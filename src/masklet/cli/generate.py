@@ -47,12 +47,7 @@ def generate(out: Path, split: str, num_sequences: int, first: int, frames: int,
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         raise click.BadParameter(f"expected WIDTHxHEIGHT such as 320x192, got {size!r}", param_hint="--size") from None
-    try:
-        low, high = (int(v) for v in objects.split("-"))
-        if not 1 <= low <= high:
-            raise ValueError
-    except ValueError:
-        raise click.BadParameter(f"expected MIN-MAX with 1 <= MIN <= MAX, such as 2-4, got {objects!r}", param_hint="--objects") from None
+    low, high = _range(objects, "--objects", 1, None, "2-4", int, ("MIN", "MAX"))
     cfg = replace(WIDE if wide else GeneratorConfig(), width=width, height=height, num_frames=frames, min_objects=low, max_objects=high,
                   max_distractors=distractors, max_clutter=clutter, cutout_zoom=_range(cutout_zoom, "--cutout-zoom", 1.0, 64.0, "1-8"),
                   background_zoom=_range(background_zoom, "--background-zoom", 0.05, 1.0, "0.4-1"))
@@ -62,13 +57,16 @@ def generate(out: Path, split: str, num_sequences: int, first: int, frames: int,
     click.echo(f"wrote {num_sequences} {split} sequences to {out}")
 
 
-def _range(text: str, option: str, least: float, most: float, example: str) -> tuple[float, float]:
-    """LOW-HIGH as two floats with least <= LOW <= HIGH <= most, or a usage error naming the option."""
-    bounds = f"{least:g} <= LOW <= HIGH <= {most:g}"
+def _range(text: str, option: str, least: float, most: float | None, example: str, kind: type = float,
+           names: tuple[str, str] = ("LOW", "HIGH")) -> tuple:
+    """LOW-HIGH as two numbers of `kind` with least <= LOW <= HIGH (<= most), or a usage error naming the option."""
+    low_name, high_name = names
+    bounds = f"{least:g} <= {low_name} <= {high_name}" + ("" if most is None else f" <= {most:g}")
     try:
-        low, high = (float(v) for v in text.split("-"))
+        low, high = (kind(v) for v in text.split("-"))
+        if not (least <= low <= high and (most is None or high <= most)):  # NaN fails every comparison
+            raise ValueError
     except ValueError:
-        raise click.BadParameter(f"expected LOW-HIGH with {bounds}, such as {example}, got {text!r}", param_hint=option) from None
-    if not (least <= low <= high <= most):  # NaN fails every comparison
-        raise click.BadParameter(f"expected LOW-HIGH with {bounds}, such as {example}, got {text!r}", param_hint=option)
+        raise click.BadParameter(f"expected {low_name}-{high_name} with {bounds}, such as {example}, got {text!r}",
+                                 param_hint=option) from None
     return low, high
