@@ -4,24 +4,69 @@
 # into the package, and evaluate them against the baselines on the held-out split.
 # Usage: scripts/train_nano.sh [WORKDIR] (about six hours on a 2-core CPU; see the model
 # card in README.md). Run from the repository's root.
+#
+# APPEARANCE=W scripts/train_nano.sh WORKDIR: the same stages with the features taught to
+# match frame to frame as the pixels do wherever the image encoder learns (stages 1, 2 and
+# 7-9, `--appearance-weight W`), stages 1-2 also on 600 sequences of zoomed photo cut-outs
+# over Debian wallpapers (scripts/fetch_backgrounds.py), and the blend written to
+# WORKDIR/masklet-nano.safetensors rather than into the package (issue 22, not shipped).
+# Every step is safe to run again: data already made is kept, and an interrupted stage
+# resumes from its last checkpoint (every 100 steps), so the recipe can span sessions.
 set -euo pipefail
 WORK=${1:-nano-run}
-masklet generate "$WORK/train" --split train -n 400
-masklet generate "$WORK/val" --split val -n 40
+APPEARANCE=${APPEARANCE:-}
+# Options of the stages whose image encoder learns, and the data of stages 1-2.
+LEARNS=()
+FIRST=train
+PACKAGED=src/masklet/weights/masklet-nano.safetensors
+if [ -n "$APPEARANCE" ]; then
+  LEARNS=(--appearance-weight "$APPEARANCE")
+  FIRST=first
+  PACKAGED=$WORK/masklet-nano.safetensors
+fi
+# `masklet generate OUT ARGS...`, written aside and moved into place once whole; kept if there.
+make() {
+  local out=$1
+  shift
+  [ -d "$out" ] && return 0
+  rm -rf "$out.tmp"
+  masklet generate "$out.tmp" "$@"
+  mv "$out.tmp" "$out"
+}
+# A DAVIS-layout folder WORK/DEST linking the sequences of each WORK/PART as PREFIXNAME
+# (arguments PREFIX:PART), made aside and moved into place.
+link() {
+  local dest=$WORK/$1 arg d s
+  shift
+  [ -d "$dest" ] && return 0
+  rm -rf "$dest.tmp"
+  mkdir -p "$dest.tmp/JPEGImages" "$dest.tmp/Annotations"
+  for arg in "$@"; do
+    for d in JPEGImages Annotations; do
+      for s in "$WORK/${arg#*:}"/$d/*; do ln -sfn "$(realpath "$s")" "$dest.tmp/$d/${arg%%:*}$(basename "$s")"; done
+    done
+  done
+  mv "$dest.tmp" "$dest"
+}
+make "$WORK/train" --split train -n 400
+make "$WORK/val" --split val -n 40
 # Crowded scenes (more objects, unannotated look-alikes) for the prompt stages, linked in
 # beside the plain ones under other names.
-masklet generate "$WORK/crowd" --split train -n 300 --objects 2-4 --distractors 3
-mkdir -p "$WORK/mix/JPEGImages" "$WORK/mix/Annotations"
-for d in JPEGImages Annotations; do
-  for s in "$WORK"/train/$d/*; do ln -sfn "$(realpath "$s")" "$WORK/mix/$d/$(basename "$s")"; done
-  for s in "$WORK"/crowd/$d/*; do ln -sfn "$(realpath "$s")" "$WORK/mix/$d/crowd_$(basename "$s")"; done
-done
+make "$WORK/crowd" --split train -n 300 --objects 2-4 --distractors 3
+link mix :train crowd_:crowd
+if [ -n "$APPEARANCE" ]; then
+  [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
+  make "$WORK/z" --split train -n 600 --first 8000 --wide --cutouts 0.8 --clutter 3 --cutout-zoom 1-8 \
+      --background-zoom 0.4-1 --backgrounds "$WORK/walls"
+  link first :train z_:z
+fi
 # Stage 1: 6-frame clips, any object.
-masklet train "$WORK/train" "$WORK/stage1" --model masklet-nano --steps 2400 --lr 8e-4 --warmup 150 --clip-len 6 --seed 0
+masklet train "$WORK/$FIRST" "$WORK/stage1" --model masklet-nano --steps 2400 --lr 8e-4 --warmup 150 --clip-len 6 --seed 0 \
+    ${LEARNS[@]+"${LEARNS[@]}"}
 # Stage 2: 4-frame clips, three in four starting where several objects are visible, so the
 # memory must tell the prompted object from the others.
-masklet train "$WORK/train" "$WORK/stage2" --model masklet-nano --init "$WORK/stage1/last.pt" \
-    --steps 3000 --lr 5e-4 --warmup 50 --clip-len 4 --multi-object 0.75 --seed 1
+masklet train "$WORK/$FIRST" "$WORK/stage2" --model masklet-nano --init "$WORK/stage1/last.pt" \
+    --steps 3000 --lr 5e-4 --warmup 50 --clip-len 4 --multi-object 0.75 --seed 1 ${LEARNS[@]+"${LEARNS[@]}"}
 # Stage 3: the embedding had grown to a mean token norm of ~900 against the position
 # encoding's 8, so the decoder could not see where a click is. Rescale it to 8 (memories
 # unchanged) and train a fresh prompt encoder and decoder, query/key projections tied at
@@ -51,20 +96,15 @@ masklet export "$WORK/stage6/last.pt" "$WORK/stage6.safetensors" --model masklet
 # Data for stages 7-9: sequences rich in photo cut-outs (seven objects in ten) with up to
 # three unannotated objects of their own look, and 200 of the wide generator (objects of
 # ~1-30% of the frame, faster motion, camouflage, changing light), linked in together.
-masklet generate "$WORK/clut" --split train -n 300 --cutouts 0.7 --clutter 3
-masklet generate "$WORK/wclut" --split train -n 200 --wide --cutouts 0.7 --clutter 3
-mkdir -p "$WORK/cmix/JPEGImages" "$WORK/cmix/Annotations"
-for part in clut wclut; do
-  for d in JPEGImages Annotations; do
-    for s in "$WORK"/$part/$d/*; do ln -sfn "$(realpath "$s")" "$WORK/cmix/$d/${part}_$(basename "$s")"; done
-  done
-done
+make "$WORK/clut" --split train -n 300 --cutouts 0.7 --clutter 3
+make "$WORK/wclut" --split train -n 200 --wide --cutouts 0.7 --clutter 3
+link cmix clut_:clut wclut_:wclut
 # Stages 7-9: the trunk's fine stages (patch embedding, blocks 0-2: the decoder's stride-4
 # and stride-8 features) and its neck stay as they are; its coarse stages learn at 5e-5,
 # the rest at 4e-4, on batches of 8 clips.
 COARSE=(--model masklet-nano --image-encoder-lr 5e-5 --freeze image_encoder.neck --freeze image_encoder.trunk.patch_embed
         --freeze image_encoder.trunk.blocks.0 --freeze image_encoder.trunk.blocks.1 --freeze image_encoder.trunk.blocks.2
-        --batch-size 8 --lr 4e-4 --multi-object 0.5 --box-prompt 0.25)
+        --batch-size 8 --lr 4e-4 --multi-object 0.5 --box-prompt 0.25 ${LEARNS[@]+"${LEARNS[@]}"})
 # Stage 7: 4-frame clips of the cut-out-rich sequences, so that memory attention learns to
 # carry a photo cut-out from one frame to the next.
 masklet train "$WORK/clut" "$WORK/stage7" "${COARSE[@]}" --clip-len 4 --mask-prompt 0.5 --refine-clicks 1 \
@@ -79,7 +119,7 @@ masklet train "$WORK/cmix" "$WORK/stage9" "${COARSE[@]}" --anchor "$WORK/stage6.
     --warmup 10 --seed 54
 # The packaged weights: 0.8 x stage 9 + 0.2 x stage 6, weight by weight, the prompt encoder
 # and mask decoder half and half (one click back where stage 6 had it).
-masklet export "$WORK/stage9/last.pt" src/masklet/weights/masklet-nano.safetensors --model masklet-nano \
+masklet export "$WORK/stage9/last.pt" "$PACKAGED" --model masklet-nano \
     --blend-with "$WORK/stage6.safetensors" --blend 0.8 --blend-module sam_mask_decoder=0.5 \
     --blend-module sam_prompt_encoder=0.5
-masklet eval "$WORK/val" --model masklet-nano --baseline copy --baseline no-memory --clicks --csv "$WORK/val_scores.csv" -q
+masklet eval "$WORK/val" --checkpoint "$PACKAGED" --baseline copy --baseline no-memory --clicks --csv "$WORK/val_scores.csv" -q
