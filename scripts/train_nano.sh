@@ -25,7 +25,7 @@ if [ -n "$APPEARANCE" ]; then
   PACKAGED=$WORK/masklet-nano.safetensors
 fi
 # `masklet generate OUT ARGS...`, written aside and moved into place once whole; kept if there.
-make() {
+generate_once() {
   local out=$1
   shift
   [ -d "$out" ] && return 0
@@ -48,25 +48,25 @@ link() {
   done
   mv "$dest.tmp" "$dest"
 }
-make "$WORK/train" --split train -n 400
-make "$WORK/val" --split val -n 40
+generate_once "$WORK/train" --split train -n 400
+generate_once "$WORK/val" --split val -n 40
 # Crowded scenes (more objects, unannotated look-alikes) for the prompt stages, linked in
 # beside the plain ones under other names.
-make "$WORK/crowd" --split train -n 300 --objects 2-4 --distractors 3
+generate_once "$WORK/crowd" --split train -n 300 --objects 2-4 --distractors 3
 link mix :train crowd_:crowd
 if [ -n "$APPEARANCE" ]; then
   [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
-  make "$WORK/z" --split train -n 600 --first 8000 --wide --cutouts 0.8 --clutter 3 --cutout-zoom 1-8 \
+  generate_once "$WORK/z" --split train -n 600 --first 8000 --wide --cutouts 0.8 --clutter 3 --cutout-zoom 1-8 \
       --background-zoom 0.4-1 --backgrounds "$WORK/walls"
   link first :train z_:z
 fi
 # Stage 1: 6-frame clips, any object.
 masklet train "$WORK/$FIRST" "$WORK/stage1" --model masklet-nano --steps 2400 --lr 8e-4 --warmup 150 --clip-len 6 --seed 0 \
-    ${LEARNS[@]+"${LEARNS[@]}"}
+    "${LEARNS[@]}"
 # Stage 2: 4-frame clips, three in four starting where several objects are visible, so the
 # memory must tell the prompted object from the others.
 masklet train "$WORK/$FIRST" "$WORK/stage2" --model masklet-nano --init "$WORK/stage1/last.pt" \
-    --steps 3000 --lr 5e-4 --warmup 50 --clip-len 4 --multi-object 0.75 --seed 1 ${LEARNS[@]+"${LEARNS[@]}"}
+    --steps 3000 --lr 5e-4 --warmup 50 --clip-len 4 --multi-object 0.75 --seed 1 "${LEARNS[@]}"
 # Stage 3: the embedding had grown to a mean token norm of ~900 against the position
 # encoding's 8, so the decoder could not see where a click is. Rescale it to 8 (memories
 # unchanged) and train a fresh prompt encoder and decoder, query/key projections tied at
@@ -96,15 +96,15 @@ masklet export "$WORK/stage6/last.pt" "$WORK/stage6.safetensors" --model masklet
 # Data for stages 7-9: sequences rich in photo cut-outs (seven objects in ten) with up to
 # three unannotated objects of their own look, and 200 of the wide generator (objects of
 # ~1-30% of the frame, faster motion, camouflage, changing light), linked in together.
-make "$WORK/clut" --split train -n 300 --cutouts 0.7 --clutter 3
-make "$WORK/wclut" --split train -n 200 --wide --cutouts 0.7 --clutter 3
+generate_once "$WORK/clut" --split train -n 300 --cutouts 0.7 --clutter 3
+generate_once "$WORK/wclut" --split train -n 200 --wide --cutouts 0.7 --clutter 3
 link cmix clut_:clut wclut_:wclut
 # Stages 7-9: the trunk's fine stages (patch embedding, blocks 0-2: the decoder's stride-4
 # and stride-8 features) and its neck stay as they are; its coarse stages learn at 5e-5,
 # the rest at 4e-4, on batches of 8 clips.
 COARSE=(--model masklet-nano --image-encoder-lr 5e-5 --freeze image_encoder.neck --freeze image_encoder.trunk.patch_embed
         --freeze image_encoder.trunk.blocks.0 --freeze image_encoder.trunk.blocks.1 --freeze image_encoder.trunk.blocks.2
-        --batch-size 8 --lr 4e-4 --multi-object 0.5 --box-prompt 0.25 ${LEARNS[@]+"${LEARNS[@]}"})
+        --batch-size 8 --lr 4e-4 --multi-object 0.5 --box-prompt 0.25 "${LEARNS[@]}")
 # Stage 7: 4-frame clips of the cut-out-rich sequences, so that memory attention learns to
 # carry a photo cut-out from one frame to the next.
 masklet train "$WORK/clut" "$WORK/stage7" "${COARSE[@]}" --clip-len 4 --mask-prompt 0.5 --refine-clicks 1 \
