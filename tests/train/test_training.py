@@ -13,7 +13,7 @@ import torch
 
 from masklet.data.generator import GeneratorConfig, write_dataset
 from masklet.train import TrainConfig, train
-from masklet.train.losses import anchor_loss, appearance_loss, dice_loss, mask_losses, sigmoid_focal_loss
+from masklet.train.losses import anchor_loss, appearance_loss, attention_loss, dice_loss, mask_losses, sigmoid_focal_loss
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(image_size=64)  # the tiny network at a 64-pixel input: the same code, fast
@@ -546,8 +546,70 @@ def test_train_refuses_weights_that_are_not_finite(tiny_set: Path, tmp_path: Pat
 
     from masklet.cli import main
 
-    for option in ("--appearance-weight", "--anchor-weight"):
+    for option in ("--appearance-weight", "--anchor-weight", "--attention-weight"):
         for value in ("inf", "nan"):
             result = CliRunner().invoke(main, ["train", str(tiny_set), str(tmp_path / "run"), option, value])
             assert result.exit_code == 2 and option in result.output, (option, value, result.output)
     assert not (tmp_path / "run").exists()
+
+
+def test_attention_loss_by_hand() -> None:
+    """Two queries (object, background), two memory tokens (object, background) and a pointer."""
+    import math
+
+    query, key = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]])
+    right = torch.tensor([[[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]])  # (B, heads, N, M + P)
+    assert attention_loss(right, query, key).item() == pytest.approx(0.0, abs=1e-3)
+    wrong = torch.tensor([[[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]]])
+    assert attention_loss(wrong, query, key).item() > 9.0
+    # The pointer's share is left out: the object query carries 0.3 / 0.4 of object, the
+    # background query 0.5; two heads are averaged before the label is carried.
+    mixed = torch.tensor([[[[0.3, 0.1, 0.6], [0.5, 0.5, 0.0]]]])
+    expected = (-math.log(0.75) - math.log(0.5)) / 2
+    assert attention_loss(mixed, query, key).item() == pytest.approx(expected, rel=1e-4)
+    assert attention_loss(torch.cat([right, wrong], 1), query, key).item() == pytest.approx(math.log(2), rel=1e-3)
+    # Nothing to carry: no object in the memory, or none in the frame.
+    assert attention_loss(wrong, query, torch.tensor([[0.0, 0.0]])).item() == 0.0
+    assert attention_loss(wrong, torch.tensor([[0.0, 0.0]]), key).item() == 0.0
+
+
+def test_memory_attention_weights_are_the_ones_it_uses() -> None:
+    """RoPEAttention.weights: the probabilities forward applies to the values, pointer tokens
+    (unrotated) included."""
+    from masklet.build import build_model
+
+    torch.manual_seed(0)
+    model = build_model("masklet-nano").eval()
+    attn = model.memory_attention.layers[0].cross_attn_image
+    q, k = torch.randn(2, 16, 128), torch.randn(2, 2 * 16 + 4, 64)
+    with torch.no_grad():
+        weights = attn.weights(q, k, num_k_exclude_rope=4)  # (B, heads, N, M)
+        values = attn.split_heads(attn.v_proj(k))
+        by_hand = attn.out_proj((weights @ values).transpose(1, 2).flatten(2))
+        assert torch.allclose(attn(q, k, k, num_k_exclude_rope=4), by_hand, atol=1e-5)
+    assert torch.allclose(weights.sum(-1), torch.ones(()), atol=1e-5) and weights.shape == (2, attn.num_heads, 16, 36)
+
+
+def test_attention_weight_teaches_memory_attention_to_carry_labels(tmp_path: Path, shared_data: Path) -> None:
+    """--attention-weight: a few steps with it lower the attention loss more than the same
+    steps without it; losses.csv logs the term only when asked for."""
+    import numpy as np
+
+    from masklet.train.clip import PromptProbabilities, clip_losses
+    from masklet.train.trainer import ClipSampler
+
+    big = tmp_path / "big"  # objects of several tokens each at this input
+    write_dataset(big, "train", 2, shared_data, GeneratorConfig(width=96, height=64, num_frames=3, max_objects=1, object_size=(0.6, 0.8)))
+    frames, masks = ClipSampler(big, 128, 3).sample_batch(np.random.default_rng(5), 2)
+    after = {}
+    for weight in (0.0, 5.0):
+        cfg = TrainConfig(steps=10, lr=1e-3, clip_len=3, batch_size=2, progress=False, attention_weight=weight, seed=3,
+                          freeze_image_encoder=True)
+        run = train("sam2.1_hiera_t", big, tmp_path / str(weight), cfg, init="standin", device="cpu", image_size=128)
+        logged = [r["attention"] for r in csv.DictReader(open(tmp_path / str(weight) / "losses.csv"))]
+        assert all(logged) if weight else not any(logged), logged
+        with torch.no_grad():
+            terms = clip_losses(run.model.eval(), frames, masks, torch.Generator().manual_seed(0), PromptProbabilities(mask=1.0),
+                                attention_weight=1.0)
+        after[weight] = terms.attention.item()
+    assert after[5.0] < 0.8 * after[0.0] and after[0.0] > 0, after

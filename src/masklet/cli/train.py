@@ -46,6 +46,9 @@ from . import main
 @click.option("--appearance-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="> 0: keep the image features matching each frame's tokens to the first frame's as the pixels do, "
                    "with this weight")
+@click.option("--attention-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="> 0: teach memory attention to carry the object's and the background's labels from the memories' "
+                   "tokens to the frame's, with this weight")
 @click.option("--reinit", multiple=True, metavar="MODULE",
               help="give this submodule (e.g. sam_mask_decoder) fresh random weights after --init (repeatable)")
 @click.option("--embedding-norm", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -64,12 +67,14 @@ from . import main
               help="end this run after N steps of the schedule (run the same command again to resume)")
 def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, lr: float, warmup: int, clip_len: int, batch_size: int,
           freeze_image_encoder: bool, freeze: tuple[str, ...], train_only: tuple[str, ...], image_encoder_lr: float | None, decoder_lr: float | None, multi_object: float, mask_prompt: float, box_prompt: float, refine_clicks: int, supervise_all_iou: bool, anchor: str | None, anchor_weight: float, appearance_weight: float,
+          attention_weight: float,
           reinit: tuple[str, ...], embedding_norm: float | None, augment: bool, max_frame_step: int, preload: bool, bf16: bool | None, grad_clip: float, image_size: int | None, seed: int, save_every: int, stop_after: int | None) -> None:
     """Train or fine-tune on a DAVIS-layout DATASET; checkpoints and losses.csv go to OUT (resumable)."""
     from ..train import PromptProbabilities, TrainConfig
     from ..train import train as run
 
-    for name, value in (("--anchor-weight", anchor_weight), ("--appearance-weight", appearance_weight)):
+    for name, value in (("--anchor-weight", anchor_weight), ("--appearance-weight", appearance_weight),
+                        ("--attention-weight", attention_weight)):
         if not math.isfinite(value):
             raise click.BadParameter(f"must be a finite number, got {value}", param_hint=name)
     if mask_prompt + box_prompt > 1:
@@ -77,7 +82,8 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
     prompts = PromptProbabilities(mask=mask_prompt, box=box_prompt, refine_clicks=refine_clicks)
     overrides = {"image_size": image_size} if image_size else {}
     cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, batch_size=batch_size, freeze_image_encoder=freeze_image_encoder, freeze=freeze, train_only=train_only, image_encoder_lr=image_encoder_lr, decoder_lr=decoder_lr, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after, prompts=prompts,
-                      reinit=reinit, embedding_norm=embedding_norm, augment=augment, max_frame_step=max_frame_step, preload=preload, bf16=bf16, grad_clip=grad_clip, supervise_all_iou=supervise_all_iou, anchor=anchor, anchor_weight=anchor_weight, appearance_weight=appearance_weight)
+                      reinit=reinit, embedding_norm=embedding_norm, augment=augment, max_frame_step=max_frame_step, preload=preload, bf16=bf16, grad_clip=grad_clip, supervise_all_iou=supervise_all_iou, anchor=anchor, anchor_weight=anchor_weight, appearance_weight=appearance_weight,
+                      attention_weight=attention_weight)
     result = run(config, dataset, out, cfg, init=init, **overrides)
     click.echo(f"step {result.step}: {result.checkpoint}")
 

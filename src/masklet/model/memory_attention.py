@@ -71,21 +71,35 @@ class RoPEAttention(Attention):
         return self._freqs[key]
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, num_k_exclude_rope: int = 0, key_pool: int = 1) -> Tensor:
-        q = self.split_heads(self.q_proj(q))
-        k = self.split_heads(self.k_proj(k))
         v = self.split_heads(self.v_proj(v))
+        if key_pool > 1 and self.k_grid is None and k.shape[-2] > num_k_exclude_rope:
+            q, k = self.split_heads(self.q_proj(q)), self.split_heads(self.k_proj(k))
+            self._check_lengths(q, k)
+            freqs = self.frequencies(q.shape[-2], q.device)
+            num_rope = k.shape[-2] - num_k_exclude_rope
+            return self._attend_pooled(apply_rope(q, freqs), apply_rope(k[:, :, :num_rope], freqs), k[:, :, num_rope:], v, key_pool)
+        return self.attend(*self.rotated(q, k, num_k_exclude_rope), v)
+
+    def rotated(self, q: Tensor, k: Tensor, num_k_exclude_rope: int = 0) -> tuple[Tensor, Tensor]:
+        """Queries (B, Nq, C) and keys (B, Nk, C_kv) projected, split into heads and rotated."""
+        q, k = self.split_heads(self.q_proj(q)), self.split_heads(self.k_proj(k))
         freqs = self.frequencies(q.shape[-2], q.device)
         if self.k_grid is not None:
-            return self.attend(apply_rope(q, freqs), self._rotate_compressed(k, k.shape[-2] - num_k_exclude_rope), v)
-        if q.shape[-2] != k.shape[-2] and not self.rope_k_repeat:
-            raise ValueError("keys and queries differ in length but rope_k_repeat is off")
-        q = apply_rope(q, freqs)
+            return apply_rope(q, freqs), self._rotate_compressed(k, k.shape[-2] - num_k_exclude_rope)
+        self._check_lengths(q, k)
         num_rope = k.shape[-2] - num_k_exclude_rope
-        if key_pool > 1 and num_rope > 0:
-            return self._attend_pooled(q, apply_rope(k[:, :, :num_rope], freqs), k[:, :, num_rope:], v, key_pool)
         if num_rope > 0:
             k = torch.cat([apply_rope(k[:, :, :num_rope], freqs), k[:, :, num_rope:]], dim=2)
-        return self.attend(q, k, v)
+        return apply_rope(q, freqs), k
+
+    def weights(self, q: Tensor, k: Tensor, num_k_exclude_rope: int = 0) -> Tensor:
+        """The exact attention probabilities (B, heads, Nq, Nk) that forward (key_pool 1) uses."""
+        q, k = self.rotated(q, k, num_k_exclude_rope)
+        return torch.softmax(q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5, dim=-1)
+
+    def _check_lengths(self, q: Tensor, k: Tensor) -> None:
+        if q.shape[-2] != k.shape[-2] and not self.rope_k_repeat:
+            raise ValueError("keys and queries differ in length but rope_k_repeat is off")
 
     def _rotate_compressed(self, k: Tensor, num_memory: int) -> Tensor:
         """Rotate the spatial latents of each compressed memory frame by their grid position."""

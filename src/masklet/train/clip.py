@@ -19,7 +19,7 @@ from torch import Tensor
 from ..inference.memory_bank import select
 from ..model import Sam2
 from ..model.prompt_encoder import NOT_A_POINT
-from .losses import LossTerms, anchor_loss, appearance_loss, mask_losses
+from .losses import LossTerms, anchor_loss, appearance_loss, attention_loss, mask_losses
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ def clip_losses(
     anchor: Sam2 | None = None,
     anchor_weight: float = 1.0,
     appearance_weight: float = 0.0,
+    attention_weight: float = 0.0,
 ) -> LossTerms:
     """Mean losses over a batch of clips: frames (B, T, 3, S, S) normalised, masks (B, T, 1, S, S)
     in {0, 1} (or one clip without the B axis).
@@ -81,6 +82,9 @@ def clip_losses(
     forgetting: the tracked frames learn, the answers to prompts stay).
     `appearance_weight`: > 0 adds losses.appearance_loss on the stride-16 features, so
     they keep matching a frame's tokens to the first frame's as its pixels do.
+    `attention_weight`: > 0 adds losses.attention_loss of every memory cross-attention on
+    every tracked frame, so memory attention learns to find the object by matching the
+    frame to its memories (the truth's labels carried token to token).
     """
     if frames.dim() == 4:
         frames, masks = frames[None], masks[None]
@@ -101,6 +105,11 @@ def clip_losses(
     if anchor is not None:
         with torch.no_grad():
             anchor_feats = anchor.forward_image(frames[:, 0])
+    looks = _AttentionRecorder(model) if attention_weight > 0 else None
+    spent: list[Tensor] = []  # attention losses (B,) per tracked frame and layer
+    if looks is not None:
+        h, w = vision.shape[-2:]
+        shares = F.interpolate(masks.flatten(0, 1).float(), size=(h, w), mode="area").flatten(1).unflatten(0, (b, num_frames))
     for t in range(num_frames):
         hr = [f[:, t] for f in high_res]
         if t == 0:
@@ -118,8 +127,14 @@ def clip_losses(
             pointers.append(torch.cat([o.obj_ptr for o in answers]))
             from_points = True
         else:
-            memory = _memory(model, t, memories, pointers, num_frames)
-            pix = model.condition_on_memory(vision[:, t], pos[:, t], memory)
+            memory, remembered = _memory(model, t, memories, pointers, num_frames)
+            if looks is None:
+                pix = model.condition_on_memory(vision[:, t], pos[:, t], memory)
+            else:
+                with looks:
+                    pix = model.condition_on_memory(vision[:, t], pos[:, t], memory)
+                keys = torch.cat([shares[:, f] for f in remembered], dim=1)
+                spent += [attention_loss(wts, shares[:, t], keys) for wts in looks.weights]
             out = model.forward_sam_heads(pix, None, None, hr, model.use_multimask(False, 0))
             from_points = False
             if torch.rand((), generator=generator) < probs.correct:
@@ -138,7 +153,33 @@ def clip_losses(
     if anchor is not None:
         kept = anchor_weight * torch.cat(drift).mean() if drift else vision.new_zeros(())
     look = appearance_weight * appearance_loss(vision, frames) if appearance_weight > 0 else None
-    return LossTerms(*means, embedding_norm=vision.detach().norm(dim=2).mean(), anchor=kept, appearance=look)
+    attend = attention_weight * torch.cat(spent).mean() if spent else None
+    return LossTerms(*means, embedding_norm=vision.detach().norm(dim=2).mean(), anchor=kept, appearance=look, attention=attend)
+
+
+class _AttentionRecorder:
+    """While entered, keeps the probabilities of each memory attention layer's cross-attention
+    (with their gradients), in layer order."""
+
+    def __init__(self, model: Sam2) -> None:
+        if model.cfg.spatial_perceiver is not None:
+            raise ValueError("attention_weight needs memories of one token per place (SAM 2), not compressed ones (EdgeTAM)")
+        self.modules = [layer.cross_attn_image for layer in model.memory_attention.layers]
+        self.weights: list[Tensor] = []
+        self._hooks: list = []
+
+    def __enter__(self) -> _AttentionRecorder:
+        self.weights = []
+
+        def record(module, args, kwargs, output) -> None:
+            self.weights.append(module.weights(args[0], args[1], kwargs.get("num_k_exclude_rope", 0)))
+
+        self._hooks = [m.register_forward_hook(record, with_kwargs=True) for m in self.modules]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for hook in self._hooks:
+            hook.remove()
 
 
 def _answer(model: Sam2, pix: Tensor, hr: list[Tensor], prompt: DecoderPrompt):
@@ -213,7 +254,8 @@ def _corrective_clicks(pred_low: Tensor, targets: Tensor, image_size: int, gener
 
 def _memory(model: Sam2, t: int, memories: list, pointers: list[Tensor], num_frames: int):
     """Frame t's memory bank, chosen by the rule inference follows: frame 0 is the clip's
-    prompted frame, frames 1 .. t - 1 are tracked."""
+    prompted frame, frames 1 .. t - 1 are tracked. Also the frames it holds, in token order."""
     chosen = select(model.cfg, t, [0], lambda f: 0 < f < t, num_frames)
+    frames = list(chosen.cond_frames) + [f for _, f in chosen.recent]  # in the order of the memory's tokens
     mem = [(0, *memories[f]) for f in chosen.cond_frames] + [(t_pos, *memories[f]) for t_pos, f in chosen.recent]
-    return model.memory_tokens(mem, [(d, pointers[f]) for d, f in chosen.pointers], chosen.max_ptr_distance)
+    return model.memory_tokens(mem, [(d, pointers[f]) for d, f in chosen.pointers], chosen.max_ptr_distance), frames

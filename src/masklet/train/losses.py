@@ -51,11 +51,14 @@ class LossTerms:
     # How far the frames' token correspondences moved from their pixels', weighted
     # (appearance_loss; None when not asked for).
     appearance: Tensor | None = None
+    # How far memory attention's object tokens look off the memories' object and the
+    # background's off their background, weighted (attention_loss; None when not asked for).
+    attention: Tensor | None = None
 
     @property
     def total(self) -> Tensor:
         total = sum(WEIGHTS[k] * getattr(self, k) for k in WEIGHTS)
-        for extra in (self.anchor, self.appearance):
+        for extra in (self.anchor, self.appearance, self.attention):
             if extra is not None:
                 total = total + extra
         return total  # type: ignore[return-value]
@@ -98,6 +101,30 @@ def appearance_loss(vision: Tensor, frames: Tensor, temperature: float = 0.1) ->
     with torch.no_grad():
         target = match(thumbs).exp()
     return F.kl_div(match(vision), target, reduction="none").sum(-1).mean()
+
+
+def attention_loss(weights: Tensor, query_object: Tensor, key_object: Tensor) -> Tensor:
+    """How far memory attention is from carrying each token's label over from the memories,
+    per clip (B,): 0 when object tokens attend only to the memories' object and background
+    tokens only to their background.
+
+    weights (B, heads, N, M + P): one cross-attention's probabilities over M spatial memory
+    tokens and P pointer tokens (left out: they hold no place); query_object (B, N) and
+    key_object (B, M): the share of each token the object covers. The label the attention
+    carries to a token, its head-averaged weight on object memory over its weight on all
+    memory, is scored by cross-entropy against the token's own, each token counted by its
+    object and background shares and the object's side weighted as much as the
+    background's (an object is a few tokens of hundreds). Clips with less than half a
+    token of object in the frame or in the memory score 0.
+    """
+    spatial = weights[..., : key_object.shape[1]].float().mean(1)  # (B, N, M)
+    carried = (spatial @ key_object.float()[:, :, None])[..., 0] / spatial.sum(-1).clamp_min(1e-12)  # (B, N)
+    carried = carried.clamp(1e-4, 1 - 1e-4)
+    obj = query_object.float()
+    on_object = -(obj * carried.log()).sum(1) / obj.sum(1).clamp_min(1e-6)
+    on_background = -((1 - obj) * (1 - carried).log()).sum(1) / (1 - obj).sum(1).clamp_min(1e-6)
+    valid = (obj.sum(1) >= 0.5) & (key_object.sum(1) >= 0.5)
+    return valid.float() * (on_object + on_background) / 2
 
 
 def mask_losses(

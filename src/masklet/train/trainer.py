@@ -195,6 +195,11 @@ class TrainResult:
     step: int
 
 
+# losses.csv: the weighted total, the paper's terms (unweighted), the extra terms as
+# weighted into the total (empty when not asked for), and the speed.
+LOG_COLUMNS = ("step", "loss", "focal", "dice", "iou", "object", "anchor", "appearance", "attention", "clips_per_s")
+
+
 @dataclass
 class TrainConfig:
     steps: int = 1000
@@ -245,6 +250,9 @@ class TrainConfig:
     # > 0: the image features keep matching tokens across frames as the pixels do
     # (losses.appearance_loss), with this weight beside the paper's losses.
     appearance_weight: float = 0.0
+    # > 0: memory attention is taught to carry the truth's labels from the memories' tokens
+    # to the frame's (losses.attention_loss), with this weight.
+    attention_weight: float = 0.0
     seed: int = 0
     bf16: bool | None = None  # None: on where the hardware has bf16 (CUDA with bf16)
     save_every: int = 100
@@ -424,7 +432,12 @@ def train(
     log_path = out / "losses.csv"
     if rank == 0 and not log_path.exists():
         with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(["step", "loss", "focal", "dice", "iou", "object", "clips_per_s"])
+            csv.writer(f).writerow(LOG_COLUMNS)
+    # A run resumed from an older log keeps that log's columns.
+    columns = LOG_COLUMNS
+    if rank == 0:
+        with open(log_path, newline="") as f:
+            columns = tuple(next(csv.reader(f)))
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, step + cfg.stop_after)
     bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not cfg.progress or rank != 0)
     if cfg.preload and step < end:
@@ -438,7 +451,7 @@ def train(
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
                 terms = clip_losses(
                     model, frames.to(model.device), masks.to(model.device), generator, cfg.prompts, cfg.supervise_all_iou, anchor, cfg.anchor_weight,
-                    cfg.appearance_weight,
+                    cfg.appearance_weight, cfg.attention_weight,
                 )
             loss = terms.total
             for group in optimizer.param_groups:
@@ -467,8 +480,12 @@ def train(
             step += 1
             rate = world * cfg.batch_size / (time.perf_counter() - start)
             if rank == 0:
+                logged = {"step": step, "loss": f"{loss.item():.5f}", "clips_per_s": f"{rate:.3f}"}
+                for k in ("focal", "dice", "iou", "object", "anchor", "appearance", "attention"):
+                    value = getattr(terms, k)
+                    logged[k] = "" if value is None else f"{value.item():.5f}"
                 with open(log_path, "a", newline="") as f:
-                    csv.writer(f).writerow([step, f"{loss.item():.5f}"] + [f"{getattr(terms, k).item():.5f}" for k in ("focal", "dice", "iou", "object")] + [f"{rate:.3f}"])
+                    csv.writer(f).writerow([logged.get(k, "") for k in columns])
                 bar.set_postfix(loss=f"{loss.item():.4f}", clips_s=f"{rate:.2f}")
                 bar.update(1)
                 if step % cfg.save_every == 0 or step == end:
