@@ -24,41 +24,16 @@ if [ -n "$APPEARANCE" ]; then
   FIRST=first
   PACKAGED=$WORK/masklet-nano.safetensors
 fi
-# `masklet generate OUT ARGS...`, written aside and moved into place once whole; kept if there.
-generate_once() {
-  local out=$1
-  shift
-  [ -d "$out" ] && return 0
-  rm -rf "$out.tmp"
-  masklet generate "$out.tmp" "$@"
-  mv "$out.tmp" "$out"
-}
-# A DAVIS-layout folder WORK/DEST linking the sequences of each WORK/PART as PREFIXNAME
-# (arguments PREFIX:PART), made aside and moved into place.
-link() {
-  local dest=$WORK/$1 arg d s
-  shift
-  [ -d "$dest" ] && return 0
-  rm -rf "$dest.tmp"
-  mkdir -p "$dest.tmp/JPEGImages" "$dest.tmp/Annotations"
-  for arg in "$@"; do
-    for d in JPEGImages Annotations; do
-      for s in "$WORK/${arg#*:}"/$d/*; do ln -sfn "$(realpath "$s")" "$dest.tmp/$d/${arg%%:*}$(basename "$s")"; done
-    done
-  done
-  mv "$dest.tmp" "$dest"
-}
+source "$(dirname "$0")/recipe_data.sh"
 generate_once "$WORK/train" --split train -n 400
 generate_once "$WORK/val" --split val -n 40
 # Crowded scenes (more objects, unannotated look-alikes) for the prompt stages, linked in
 # beside the plain ones under other names.
 generate_once "$WORK/crowd" --split train -n 300 --objects 2-4 --distractors 3
-link mix :train crowd_:crowd
+link "$WORK/mix" ":$WORK/train" "crowd_:$WORK/crowd"
 if [ -n "$APPEARANCE" ]; then
-  [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
-  generate_once "$WORK/z" --split train -n 600 --first 8000 --wide --cutouts 0.8 --clutter 3 --cutout-zoom 1-8 \
-      --background-zoom 0.4-1 --backgrounds "$WORK/walls"
-  link first :train z_:z
+  zoomed_cutouts "$WORK"
+  link "$WORK/first" ":$WORK/train" "z_:$WORK/z"
 fi
 # Stage 1: 6-frame clips, any object.
 masklet train "$WORK/$FIRST" "$WORK/stage1" --model masklet-nano --steps 2400 --lr 8e-4 --warmup 150 --clip-len 6 --seed 0 \
@@ -98,7 +73,7 @@ masklet export "$WORK/stage6/last.pt" "$WORK/stage6.safetensors" --model masklet
 # ~1-30% of the frame, faster motion, camouflage, changing light), linked in together.
 generate_once "$WORK/clut" --split train -n 300 --cutouts 0.7 --clutter 3
 generate_once "$WORK/wclut" --split train -n 200 --wide --cutouts 0.7 --clutter 3
-link cmix clut_:clut wclut_:wclut
+link "$WORK/cmix" "clut_:$WORK/clut" "wclut_:$WORK/wclut"
 # Stages 7-9: the trunk's fine stages (patch embedding, blocks 0-2: the decoder's stride-4
 # and stride-8 features) and its neck stay as they are; its coarse stages learn at 5e-5,
 # the rest at 4e-4, on batches of 8 clips.

@@ -20,22 +20,7 @@ WEIGHTS=${STAGE6:-nano-run/stage6.safetensors}
 # The data: the cut-out-rich sequences of scripts/train_nano_cutouts.sh, 200 more of the
 # wide generator (faster motion, sizes 1-30%), "mix" holding both, plain sequences for
 # click re-tuning, the held-out split and the test families.
-# One DAVIS-layout folder WORK/$1 linking every sequence of WORK/$2, WORK/$3, ... as PART_NAME,
-# made under another name and moved into place, so an interrupted run leaves no half of one.
-link_parts() {
-    local dest=$WORK/$1.tmp part seq name
-    shift
-    rm -rf "$dest"
-    mkdir -p "$dest/JPEGImages" "$dest/Annotations"
-    for part in "$@"; do
-        for seq in "$WORK/$part/JPEGImages"/*; do
-            name=$(basename "$seq")
-            ln -s "$(realpath "$seq")" "$dest/JPEGImages/${part}_$name"
-            ln -s "$(realpath "$WORK/$part/Annotations/$name")" "$dest/Annotations/${part}_$name"
-        done
-    done
-    mv "$dest" "${dest%.tmp}"
-}
+source "$(dirname "$0")/recipe_data.sh"
 if [ ! -d "$WORK/mix" ]; then
     masklet generate "$WORK/clut" --split train -n 150 --cutouts 0.7 --clutter 3 &
     masklet generate "$WORK/clut" --split train -n 150 --first 150 --cutouts 0.7 --clutter 3 &
@@ -44,7 +29,7 @@ if [ ! -d "$WORK/mix" ]; then
     masklet generate "$WORK/val" --split val -n 40 &
     masklet test-families "$WORK/families" &
     for job in $(jobs -p); do wait "$job"; done
-    link_parts mix clut wclut
+    link "$WORK/mix" "clut_:$WORK/clut" "wclut_:$WORK/wclut"
 fi
 # The trunk's fine stages (patch embedding, blocks 0-2: strides 4 and 8) and its neck stay
 # as they are; its coarse stages learn at 5e-5, the rest at 4e-4, on batches of 8 clips.
@@ -64,13 +49,7 @@ FROM_B1=("${COARSE[@]}" "${ANCHORED[@]}")
 FROM_B1_ALL=("${TRUNK[@]}" "${ANCHORED[@]}" --clip-len 6 --steps 200 --preload)
 case " $* " in
     *" za8 "*|*" za8hi "*|*" zb "*)
-        if [ ! -d "$WORK/z" ]; then
-            [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
-            rm -rf "$WORK/z.tmp"  # written aside and moved into place: an interrupted run leaves no half of it
-            masklet generate "$WORK/z.tmp" --split train -n 600 --first 8000 --wide --cutouts 0.8 --clutter 3 --cutout-zoom 1-8 \
-                --background-zoom 0.4-1 --backgrounds "$WORK/walls"
-            mv "$WORK/z.tmp" "$WORK/z"
-        fi ;;
+        zoomed_cutouts "$WORK" ;;
 esac
 # b1's settings with the neck learning too, the image encoder at 2e-4: za8hi's.
 FROM_B1_HI=("${BATCHED[@]}" "${ANCHORED[@]}" --clip-len 6 --preload --image-encoder-lr 2e-4)
@@ -82,9 +61,9 @@ case " $* " in
     *" u8w "*|*" c8w "*)
         if [ ! -d "$WORK/mixw" ]; then
             [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
-            masklet generate "$WORK/cw" --split train -n 300 --first 5000 --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
-            masklet generate "$WORK/wcw" --split train -n 200 --first 5000 --wide --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
-            link_parts mixw clut wclut cw wcw
+            generate_once "$WORK/cw" --split train -n 300 --first 5000 --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
+            generate_once "$WORK/wcw" --split train -n 200 --first 5000 --wide --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
+            link "$WORK/mixw" "clut_:$WORK/clut" "wclut_:$WORK/wclut" "cw_:$WORK/cw" "wcw_:$WORK/wcw"
         fi ;;
 esac
 for variant in "$@"; do
