@@ -105,7 +105,7 @@ def clip_losses(
     if anchor is not None:
         with torch.no_grad():
             anchor_feats = anchor.forward_image(frames[:, 0])
-    looks = _AttentionRecorder(model) if attention_weight > 0 else None
+    looks = AttentionRecorder(model) if attention_weight > 0 else None
     spent: list[Tensor] = []  # attention losses (B,) per tracked frame and layer
     if looks is not None:
         h, w = vision.shape[-2:]
@@ -127,7 +127,7 @@ def clip_losses(
             pointers.append(torch.cat([o.obj_ptr for o in answers]))
             from_points = True
         else:
-            memory, remembered = _memory(model, t, memories, pointers, num_frames)
+            memory, remembered = memory_for(model, t, memories, pointers, num_frames)
             if looks is None:
                 pix = model.condition_on_memory(vision[:, t], pos[:, t], memory)
             else:
@@ -157,7 +157,7 @@ def clip_losses(
     return LossTerms(*means, embedding_norm=vision.detach().norm(dim=2).mean(), anchor=kept, appearance=look, attention=attend)
 
 
-class _AttentionRecorder:
+class AttentionRecorder:
     """While entered, keeps the probabilities of each memory attention layer's cross-attention
     (with their gradients), in layer order."""
 
@@ -168,7 +168,7 @@ class _AttentionRecorder:
         self.weights: list[Tensor] = []
         self._hooks: list = []
 
-    def __enter__(self) -> _AttentionRecorder:
+    def __enter__(self) -> AttentionRecorder:
         self.weights = []
 
         def record(module, args, kwargs, output) -> None:
@@ -252,7 +252,7 @@ def _corrective_clicks(pred_low: Tensor, targets: Tensor, image_size: int, gener
     return torch.cat([c[0] for c in clicks]), torch.cat([c[1] for c in clicks])
 
 
-def _memory(model: Sam2, t: int, memories: list, pointers: list[Tensor], num_frames: int):
+def memory_for(model: Sam2, t: int, memories: list, pointers: list[Tensor], num_frames: int):
     """Frame t's memory bank, chosen by the rule inference follows: frame 0 is the clip's
     prompted frame, frames 1 .. t - 1 are tracked. Also the frames it holds, in token order."""
     chosen = select(model.cfg, t, [0], lambda f: 0 < f < t, num_frames)
