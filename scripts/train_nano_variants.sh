@@ -9,6 +9,9 @@
 # scripts/fetch_backgrounds.py) start from b1 as well. za8 and za8hi (the features taught
 # to match as pixels do, --appearance-weight, on "z": zoomed cut-outs over the wallpapers
 # too) start from b1; zb (on z) and zm (on mix) re-learn the rest on za8hi's features.
+# at8 (memory attention taught to carry labels, --attention-weight) starts from b1; an6
+# does the same from the stage 6 of `APPEARANCE=1 scripts/train_nano.sh RUN` (set
+# APPEARANCE_RUN=RUN), and anz (on RUN/z) and ans (every 1st-2nd frame) go on from an6.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -66,6 +69,14 @@ case " $* " in
             link "$WORK/mixw" "clut_:$WORK/clut" "wclut_:$WORK/wclut" "cw_:$WORK/cw" "wcw_:$WORK/wcw"
         fi ;;
 esac
+# Memory attention taught to carry labels, on the APPEARANCE run's features (held as they are).
+RUN=${APPEARANCE_RUN:-}
+ON_RUN=(--model masklet-nano --freeze-image-encoder --batch-size 8 --warmup 10 --clip-len 8 --multi-object 0.5 --mask-prompt 0.3
+        --box-prompt 0.3 --refine-clicks 2 --preload --attention-weight 1 --steps 200)
+case " $* " in
+    *" an6 "*|*" anz "*|*" ans "*)
+        [ -f "$RUN/stage6.safetensors" ] || { echo "an6, anz, ans need APPEARANCE_RUN (see above)" >&2; exit 2; } ;;
+esac
 for variant in "$@"; do
     case $variant in
         k)  masklet train "$WORK/clut" "$WORK/k" "${COARSE[@]}" --clip-len 4 --mask-prompt 0.5 --refine-clicks 1 \
@@ -106,7 +117,13 @@ for variant in "$@"; do
         za8hi) masklet train "$WORK/z" "$WORK/za8hi" "${FROM_B1_HI[@]}" --steps 300 --appearance-weight 2 --seed 93 ;;
         zb) masklet train "$WORK/z" "$WORK/zb" "${ON_ZA8HI[@]}" --seed 95 ;;
         zm) masklet train "$WORK/mix" "$WORK/zm" "${ON_ZA8HI[@]}" --seed 96 ;;
-        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w za8 za8hi zb zm" >&2; exit 2 ;;
+        at8) masklet train "$WORK/mix" "$WORK/at8" "${FROM_B1[@]}" --clip-len 6 --steps 200 --preload --attention-weight 1 --seed 101 ;;
+        an6) masklet train "$RUN/cmix" "$WORK/an6" "${ON_RUN[@]}" --init "$RUN/stage6.safetensors" --lr 8e-4 --seed 102 ;;
+        anz) masklet train "$RUN/z" "$WORK/anz" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --seed 103 ;;
+        ans) masklet train "$RUN/cmix" "$WORK/ans" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --max-frame-step 2 \
+                 --seed 104 ;;
+        *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w za8 za8hi zb zm" \
+                 "at8 an6 anz ans" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
     case $variant in b1|l8b|r320b|fs6b) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac
@@ -116,6 +133,7 @@ for variant in "$@"; do
         python scripts/diagnose_by_kind.py "$WORK/val" --checkpoint "$checkpoint" -n 20
         python scripts/diagnose_drift.py "$WORK/families" --checkpoint "$checkpoint"
         python scripts/diagnose_features.py "$WORK/families" --checkpoint "$checkpoint"
+        python scripts/diagnose_attention.py "$WORK/families" --checkpoint "$checkpoint"
     fi
     masklet eval "$WORK/families" --checkpoint "$checkpoint" "${size[@]}" --baseline copy -q
     masklet eval "$WORK/val" --checkpoint "$checkpoint" "${size[@]}" --baseline copy --clicks -q
