@@ -27,7 +27,7 @@ from masklet.build import build_model
 from masklet.data.davis import list_sequences
 from masklet.errors import NotFound
 from masklet.train.clip import AttentionRecorder, memory_for
-from masklet.train.losses import attention_loss
+from masklet.train.losses import attention_loss, carried_labels
 from masklet.train.trainer import ClipSampler
 
 
@@ -38,8 +38,7 @@ def token_shares(masks: torch.Tensor, side: int) -> torch.Tensor:
 
 def carried(weights: torch.Tensor, key_object: torch.Tensor) -> torch.Tensor:
     """(N,): the object label one cross-attention (1, heads, N, M + P) carries from M labelled memory tokens."""
-    spatial = weights[0, :, :, : key_object.shape[0]].float().mean(0)  # (N, M)
-    return spatial @ key_object / spatial.sum(-1).clamp_min(1e-12)
+    return carried_labels(weights, key_object[None])[0]
 
 
 def token_iou(a: torch.Tensor, b: torch.Tensor) -> float:

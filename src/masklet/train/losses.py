@@ -103,6 +103,14 @@ def appearance_loss(vision: Tensor, frames: Tensor, temperature: float = 0.1) ->
     return F.kl_div(match(vision), target, reduction="none").sum(-1).mean()
 
 
+def carried_labels(weights: Tensor, key_object: Tensor) -> Tensor:
+    """(B, N): the object label a cross-attention (B, heads, N, M + P) carries to each query
+    from M labelled spatial memory tokens (B, M): its head-averaged weight on the object
+    over its weight on all spatial memory (the P pointer tokens left out)."""
+    spatial = weights[..., : key_object.shape[1]].float().mean(1)  # (B, N, M)
+    return (spatial @ key_object.float()[:, :, None])[..., 0] / spatial.sum(-1).clamp_min(1e-12)
+
+
 def attention_loss(weights: Tensor, query_object: Tensor, key_object: Tensor) -> Tensor:
     """How far memory attention is from carrying each token's label over from the memories,
     per clip (B,): 0 when object tokens attend only to the memories' object and background
@@ -117,9 +125,7 @@ def attention_loss(weights: Tensor, query_object: Tensor, key_object: Tensor) ->
     background's (an object is a few tokens of hundreds). Clips with less than half a
     token of object in the frame or in the memory score 0.
     """
-    spatial = weights[..., : key_object.shape[1]].float().mean(1)  # (B, N, M)
-    carried = (spatial @ key_object.float()[:, :, None])[..., 0] / spatial.sum(-1).clamp_min(1e-12)  # (B, N)
-    carried = carried.clamp(1e-4, 1 - 1e-4)
+    carried = carried_labels(weights, key_object).clamp(1e-4, 1 - 1e-4)
     obj = query_object.float()
     on_object = -(obj * carried.log()).sum(1) / obj.sum(1).clamp_min(1e-6)
     on_background = -((1 - obj) * (1 - carried).log()).sum(1) / (1 - obj).sum(1).clamp_min(1e-6)
