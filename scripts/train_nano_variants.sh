@@ -12,6 +12,8 @@
 # at8 (memory attention taught to carry labels, --attention-weight) starts from b1; an6
 # does the same from the stage 6 of `APPEARANCE=1 scripts/train_nano.sh RUN` (set
 # APPEARANCE_RUN=RUN), and anz (on RUN/z) and ans (every 1st-2nd frame) go on from an6.
+# at8n (the whole image encoder, neck too, learning from the attention loss) and at8na (the
+# same with --appearance-weight) go on from at8.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -118,12 +120,17 @@ for variant in "$@"; do
         zb) masklet train "$WORK/z" "$WORK/zb" "${ON_ZA8HI[@]}" --seed 95 ;;
         zm) masklet train "$WORK/mix" "$WORK/zm" "${ON_ZA8HI[@]}" --seed 96 ;;
         at8) masklet train "$WORK/mix" "$WORK/at8" "${FROM_B1[@]}" --clip-len 6 --steps 200 --preload --attention-weight 1 --seed 101 ;;
+        at8n) masklet train "$WORK/mix" "$WORK/at8n" "${BATCHED[@]}" "${ANCHORED[@]}" --init "$WORK/at8/last.pt" \
+                  --image-encoder-lr 1e-4 --clip-len 6 --steps 200 --preload --attention-weight 2 --seed 105 ;;
+        at8na) masklet train "$WORK/mix" "$WORK/at8na" "${BATCHED[@]}" "${ANCHORED[@]}" --init "$WORK/at8/last.pt" \
+                   --image-encoder-lr 1e-4 --clip-len 6 --steps 200 --preload --attention-weight 2 --appearance-weight 0.5 \
+                   --seed 106 ;;
         an6) masklet train "$RUN/cmix" "$WORK/an6" "${ON_RUN[@]}" --init "$RUN/stage6.safetensors" --lr 8e-4 --seed 102 ;;
         anz) masklet train "$RUN/z" "$WORK/anz" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --seed 103 ;;
         ans) masklet train "$RUN/cmix" "$WORK/ans" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --max-frame-step 2 \
                  --seed 104 ;;
         *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w za8 za8hi zb zm" \
-                 "at8 an6 anz ans" >&2; exit 2 ;;
+                 "at8 at8n at8na an6 anz ans" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
     case $variant in b1|l8b|r320b|fs6b) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac

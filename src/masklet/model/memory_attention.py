@@ -72,13 +72,11 @@ class RoPEAttention(Attention):
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, num_k_exclude_rope: int = 0, key_pool: int = 1) -> Tensor:
         v = self.split_heads(self.v_proj(v))
-        if key_pool > 1 and self.k_grid is None and k.shape[-2] > num_k_exclude_rope:
-            q, k = self.split_heads(self.q_proj(q)), self.split_heads(self.k_proj(k))
-            self._check_lengths(q, k)
-            freqs = self.frequencies(q.shape[-2], q.device)
-            num_rope = k.shape[-2] - num_k_exclude_rope
-            return self._attend_pooled(apply_rope(q, freqs), apply_rope(k[:, :, :num_rope], freqs), k[:, :, num_rope:], v, key_pool)
-        return self.attend(*self.rotated(q, k, num_k_exclude_rope), v)
+        q, k = self.rotated(q, k, num_k_exclude_rope)
+        num_rope = k.shape[-2] - num_k_exclude_rope
+        if key_pool > 1 and self.k_grid is None and num_rope > 0:
+            return self._attend_pooled(q, k[:, :, :num_rope], k[:, :, num_rope:], v, key_pool)
+        return self.attend(q, k, v)
 
     def rotated(self, q: Tensor, k: Tensor, num_k_exclude_rope: int = 0) -> tuple[Tensor, Tensor]:
         """Queries (B, Nq, C) and keys (B, Nk, C_kv) projected, split into heads and rotated."""
