@@ -13,7 +13,10 @@
 # does the same from the stage 6 of `APPEARANCE=1 scripts/train_nano.sh RUN` (set
 # APPEARANCE_RUN=RUN), and anz (on RUN/z) and ans (every 1st-2nd frame) go on from an6.
 # at8n (the whole image encoder, neck too, learning from the attention loss) and at8na (the
-# same with --appearance-weight) go on from at8.
+# same with --appearance-weight) go on from at8. sg1 and sg2 (b1 taught to segment the
+# cut-out-rich sequences' frames one at a time, from boxes and clicks; sg2 with the neck and
+# the trunk's fine stages learning too) start from b1, as does sg3 (sg1 on mixw, longer,
+# mostly clicks); tr1 tracks again from sg1 (at8's settings without the anchor).
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -125,12 +128,20 @@ for variant in "$@"; do
         at8na) masklet train "$WORK/mix" "$WORK/at8na" "${BATCHED[@]}" "${ANCHORED[@]}" --init "$WORK/at8/last.pt" \
                    --image-encoder-lr 1e-4 --clip-len 6 --steps 200 --preload --attention-weight 2 --appearance-weight 0.5 \
                    --seed 106 ;;
+        sg1) masklet train "$WORK/clut" "$WORK/sg1" "${COARSE[@]}" --lr 2e-4 --init "$WORK/b1/b1.safetensors" --clip-len 1 \
+                 --mask-prompt 0 --box-prompt 0.5 --refine-clicks 2 --steps 500 --warmup 10 --preload --seed 107 ;;
+        sg2) masklet train "$WORK/clut" "$WORK/sg2" "${BATCHED[@]}" --image-encoder-lr 5e-5 --lr 2e-4 --init "$WORK/b1/b1.safetensors" \
+                 --clip-len 1 --mask-prompt 0 --box-prompt 0.5 --refine-clicks 2 --steps 500 --warmup 10 --preload --seed 108 ;;
+        sg3) masklet train "$WORK/mixw" "$WORK/sg3" "${COARSE[@]}" --lr 2e-4 --init "$WORK/b1/b1.safetensors" --clip-len 1 \
+                 --mask-prompt 0 --box-prompt 0.3 --refine-clicks 2 --steps 1500 --warmup 10 --preload --seed 110 ;;
+        tr1) masklet train "$WORK/mix" "$WORK/tr1" "${COARSE[@]}" --lr 2e-4 --init "$WORK/sg1/last.pt" --supervise-all-iou \
+                 --mask-prompt 0.3 --refine-clicks 2 --clip-len 6 --steps 200 --warmup 10 --preload --attention-weight 1 --seed 109 ;;
         an6) masklet train "$RUN/cmix" "$WORK/an6" "${ON_RUN[@]}" --init "$RUN/stage6.safetensors" --lr 8e-4 --seed 102 ;;
         anz) masklet train "$RUN/z" "$WORK/anz" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --seed 103 ;;
         ans) masklet train "$RUN/cmix" "$WORK/ans" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --max-frame-step 2 \
                  --seed 104 ;;
         *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w za8 za8hi zb zm" \
-                 "at8 at8n at8na an6 anz ans" >&2; exit 2 ;;
+                 "at8 at8n at8na sg1 sg2 sg3 tr1 an6 anz ans" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
     case $variant in b1|l8b|r320b|fs6b) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac

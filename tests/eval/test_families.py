@@ -78,7 +78,8 @@ def test_eval_on_a_folder_of_families(tmp_path: Path) -> None:
 
 def test_drift_diagnosis_on_a_folder_of_families(tmp_path: Path) -> None:
     """scripts/diagnose_drift.py: a row per family and speed, its copy columns the IoU of
-    each object's frame-0 mask with its truth, computed here independently."""
+    each object's frame-0 mask with its truth, computed here independently, and a column per
+    shown frame for each of the four figures (tracked, copied, against frame 0, boxed)."""
     from masklet.data.davis import read_annotation
 
     copies: dict[str, list[float]] = {}
@@ -95,6 +96,7 @@ def test_drift_diagnosis_on_a_folder_of_families(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [line.strip("| ").split(" | ") for line in r.stdout.splitlines()[2:]]
     assert {row[0] for row in rows} == set(FAMILIES) and {row[1] for row in rows} <= {"slow", "fast"}
+    assert {len(row) for row in rows} == {3 + 4 * 2}
     for family in FAMILIES:
         mine = [row for row in rows if row[0] == family]
         assert sum(int(row[2]) for row in mine) == len(copies[family])
