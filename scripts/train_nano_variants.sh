@@ -66,7 +66,7 @@ FROM_B1_HI=("${BATCHED[@]}" "${ANCHORED[@]}" --clip-len 6 --preload --image-enco
 ON_ZA8HI=("${BATCHED[@]}" "${ANCHORED[@]}" --lr 4e-4 --init "$WORK/za8hi/last.pt" --clip-len 6 --steps 250 --preload
           --freeze-image-encoder)
 case " $* " in
-    *" u8w "*|*" c8w "*)
+    *" u8w "*|*" c8w "*|*" sg3 "*)
         if [ ! -d "$WORK/mixw" ]; then
             [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
             generate_once "$WORK/cw" --split train -n 300 --first 5000 --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
