@@ -21,11 +21,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from masklet.data.davis import first_masks, list_sequences, read_annotation
 from masklet.eval.metrics import region_similarity
 from masklet.eval.vos import vos_segmenters
+from masklet.inference.boxes import masks_to_boxes
 from masklet.inference.image_predictor import ImagePredictor
 
 FAST = 0.02  # of the frame's width per frame
@@ -80,8 +82,8 @@ def box_answer_iou(predictor: ImagePredictor, truth: np.ndarray) -> float:
     """IoU with `truth` of the single mask the network answers to the truth's bounding box (nan: no object)."""
     if not truth.any():
         return float("nan")
-    ys, xs = np.nonzero(truth)
-    out = predictor.predict(box=np.array([xs.min(), ys.min(), xs.max(), ys.max()]), multimask_output=False)
+    box = masks_to_boxes(torch.from_numpy(truth)[None])[0].numpy()
+    out = predictor.predict(box=box, multimask_output=False)
     return region_similarity(out.masks[0, 0].cpu().numpy(), truth)
 
 

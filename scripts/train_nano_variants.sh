@@ -65,6 +65,11 @@ FROM_B1_HI=("${BATCHED[@]}" "${ANCHORED[@]}" --clip-len 6 --preload --image-enco
 # (ANCHORED's --lr and --init replaced: the last of an option counts).
 ON_ZA8HI=("${BATCHED[@]}" "${ANCHORED[@]}" --lr 4e-4 --init "$WORK/za8hi/last.pt" --clip-len 6 --steps 250 --preload
           --freeze-image-encoder)
+# From at8, the whole image encoder (neck too) learning from the attention loss at 1e-4.
+FROM_AT8=("${BATCHED[@]}" "${ANCHORED[@]}" --init "$WORK/at8/last.pt" --image-encoder-lr 1e-4 --clip-len 6 --steps 200 --preload
+          --attention-weight 2)
+# From b1, segmenting single frames (boxes and clicks, no memory).
+SEGMENT=(--lr 2e-4 --init "$WORK/b1/b1.safetensors" --clip-len 1 --mask-prompt 0 --refine-clicks 2 --warmup 10 --preload)
 case " $* " in
     *" u8w "*|*" c8w "*|*" sg3 "*)
         if [ ! -d "$WORK/mixw" ]; then
@@ -123,17 +128,12 @@ for variant in "$@"; do
         zb) masklet train "$WORK/z" "$WORK/zb" "${ON_ZA8HI[@]}" --seed 95 ;;
         zm) masklet train "$WORK/mix" "$WORK/zm" "${ON_ZA8HI[@]}" --seed 96 ;;
         at8) masklet train "$WORK/mix" "$WORK/at8" "${FROM_B1[@]}" --clip-len 6 --steps 200 --preload --attention-weight 1 --seed 101 ;;
-        at8n) masklet train "$WORK/mix" "$WORK/at8n" "${BATCHED[@]}" "${ANCHORED[@]}" --init "$WORK/at8/last.pt" \
-                  --image-encoder-lr 1e-4 --clip-len 6 --steps 200 --preload --attention-weight 2 --seed 105 ;;
-        at8na) masklet train "$WORK/mix" "$WORK/at8na" "${BATCHED[@]}" "${ANCHORED[@]}" --init "$WORK/at8/last.pt" \
-                   --image-encoder-lr 1e-4 --clip-len 6 --steps 200 --preload --attention-weight 2 --appearance-weight 0.5 \
-                   --seed 106 ;;
-        sg1) masklet train "$WORK/clut" "$WORK/sg1" "${COARSE[@]}" --lr 2e-4 --init "$WORK/b1/b1.safetensors" --clip-len 1 \
-                 --mask-prompt 0 --box-prompt 0.5 --refine-clicks 2 --steps 500 --warmup 10 --preload --seed 107 ;;
-        sg2) masklet train "$WORK/clut" "$WORK/sg2" "${BATCHED[@]}" --image-encoder-lr 5e-5 --lr 2e-4 --init "$WORK/b1/b1.safetensors" \
-                 --clip-len 1 --mask-prompt 0 --box-prompt 0.5 --refine-clicks 2 --steps 500 --warmup 10 --preload --seed 108 ;;
-        sg3) masklet train "$WORK/mixw" "$WORK/sg3" "${COARSE[@]}" --lr 2e-4 --init "$WORK/b1/b1.safetensors" --clip-len 1 \
-                 --mask-prompt 0 --box-prompt 0.3 --refine-clicks 2 --steps 1500 --warmup 10 --preload --seed 110 ;;
+        at8n) masklet train "$WORK/mix" "$WORK/at8n" "${FROM_AT8[@]}" --seed 105 ;;
+        at8na) masklet train "$WORK/mix" "$WORK/at8na" "${FROM_AT8[@]}" --appearance-weight 0.5 --seed 106 ;;
+        sg1) masklet train "$WORK/clut" "$WORK/sg1" "${COARSE[@]}" "${SEGMENT[@]}" --box-prompt 0.5 --steps 500 --seed 107 ;;
+        sg2) masklet train "$WORK/clut" "$WORK/sg2" "${BATCHED[@]}" --image-encoder-lr 5e-5 "${SEGMENT[@]}" --box-prompt 0.5 --steps 500 \
+                 --seed 108 ;;
+        sg3) masklet train "$WORK/mixw" "$WORK/sg3" "${COARSE[@]}" "${SEGMENT[@]}" --box-prompt 0.3 --steps 1500 --seed 110 ;;
         tr1) masklet train "$WORK/mix" "$WORK/tr1" "${COARSE[@]}" --lr 2e-4 --init "$WORK/sg1/last.pt" --supervise-all-iou \
                  --mask-prompt 0.3 --refine-clicks 2 --clip-len 6 --steps 200 --warmup 10 --preload --attention-weight 1 --seed 109 ;;
         an6) masklet train "$RUN/cmix" "$WORK/an6" "${ON_RUN[@]}" --init "$RUN/stage6.safetensors" --lr 8e-4 --seed 102 ;;
