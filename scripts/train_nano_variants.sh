@@ -16,7 +16,8 @@
 # same with --appearance-weight) go on from at8. sg1 and sg2 (b1 taught to segment the
 # cut-out-rich sequences' frames one at a time, from boxes and clicks; sg2 with the neck and
 # the trunk's fine stages learning too) start from b1, as does sg3 (sg1 on mixw, longer,
-# mostly clicks); tr1 tracks again from sg1 (at8's settings without the anchor).
+# mostly clicks); tr1 tracks again from sg1 (at8's settings without the anchor). sg4 goes on
+# segmenting from sg3 (2,000 batches more); tr3 and tr4 track again from sg3 and sg4 as tr1 did.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -70,8 +71,11 @@ FROM_AT8=("${BATCHED[@]}" "${ANCHORED[@]}" --init "$WORK/at8/last.pt" --image-en
           --attention-weight 2)
 # From b1, segmenting single frames (boxes and clicks, no memory).
 SEGMENT=(--lr 2e-4 --init "$WORK/b1/b1.safetensors" --clip-len 1 --mask-prompt 0 --refine-clicks 2 --warmup 10 --preload)
+# Tracking again after segmenting (at8's settings without the anchor), from --init.
+TRACK=("${COARSE[@]}" --lr 2e-4 --supervise-all-iou --mask-prompt 0.3 --refine-clicks 2 --clip-len 6 --steps 200 --warmup 10
+       --preload --attention-weight 1)
 case " $* " in
-    *" u8w "*|*" c8w "*|*" sg3 "*)
+    *" u8w "*|*" c8w "*|*" sg3 "*|*" sg4 "*)
         if [ ! -d "$WORK/mixw" ]; then
             [ -d "$WORK/walls" ] || python scripts/fetch_backgrounds.py "$WORK/walls"
             generate_once "$WORK/cw" --split train -n 300 --first 5000 --cutouts 0.7 --clutter 3 --backgrounds "$WORK/walls"
@@ -134,14 +138,17 @@ for variant in "$@"; do
         sg2) masklet train "$WORK/clut" "$WORK/sg2" "${BATCHED[@]}" --image-encoder-lr 5e-5 "${SEGMENT[@]}" --box-prompt 0.5 --steps 500 \
                  --seed 108 ;;
         sg3) masklet train "$WORK/mixw" "$WORK/sg3" "${COARSE[@]}" "${SEGMENT[@]}" --box-prompt 0.3 --steps 1500 --seed 110 ;;
-        tr1) masklet train "$WORK/mix" "$WORK/tr1" "${COARSE[@]}" --lr 2e-4 --init "$WORK/sg1/last.pt" --supervise-all-iou \
-                 --mask-prompt 0.3 --refine-clicks 2 --clip-len 6 --steps 200 --warmup 10 --preload --attention-weight 1 --seed 109 ;;
+        sg4) masklet train "$WORK/mixw" "$WORK/sg4" "${COARSE[@]}" "${SEGMENT[@]}" --init "$WORK/sg3/last.pt" --box-prompt 0.3 \
+                 --steps 2000 --seed 111 ;;
+        tr1) masklet train "$WORK/mix" "$WORK/tr1" "${TRACK[@]}" --init "$WORK/sg1/last.pt" --seed 109 ;;
+        tr3) masklet train "$WORK/mix" "$WORK/tr3" "${TRACK[@]}" --init "$WORK/sg3/last.pt" --seed 112 ;;
+        tr4) masklet train "$WORK/mix" "$WORK/tr4" "${TRACK[@]}" --init "$WORK/sg4/last.pt" --seed 113 ;;
         an6) masklet train "$RUN/cmix" "$WORK/an6" "${ON_RUN[@]}" --init "$RUN/stage6.safetensors" --lr 8e-4 --seed 102 ;;
         anz) masklet train "$RUN/z" "$WORK/anz" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --seed 103 ;;
         ans) masklet train "$RUN/cmix" "$WORK/ans" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --max-frame-step 2 \
                  --seed 104 ;;
         *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w za8 za8hi zb zm" \
-                 "at8 at8n at8na sg1 sg2 sg3 tr1 an6 anz ans" >&2; exit 2 ;;
+                 "at8 at8n at8na sg1 sg2 sg3 sg4 tr1 tr3 tr4 an6 anz ans" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
     case $variant in b1|l8b|r320b|fs6b) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac
