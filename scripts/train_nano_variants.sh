@@ -146,8 +146,8 @@ for variant in "$@"; do
         tr3) masklet train "$WORK/mix" "$WORK/tr3" "${TRACK[@]}" --init "$WORK/sg3/last.pt" --seed 112 ;;
         tr4) masklet train "$WORK/mix" "$WORK/tr4" "${TRACK[@]}" --init "$WORK/sg4/last.pt" --seed 113 ;;
         fm3) masklet train "$WORK/mix" "$WORK/fm3" "${TRACK[@]}" --init "$WORK/b1/b1.safetensors" --max-frame-step 3 --seed 114 ;;
-        fm4) masklet train "$WORK/mix" "$WORK/fm4" "${TRACK[@]}" --init "$WORK/tr4/last.pt" --max-frame-step 3 --seed 116 ;;
         fm3b) masklet train "$WORK/mix" "$WORK/fm3b" "${TRACK[@]}" --init "$WORK/fm3/last.pt" --max-frame-step 3 --seed 115 ;;
+        fm4) masklet train "$WORK/mix" "$WORK/fm4" "${TRACK[@]}" --init "$WORK/tr4/last.pt" --max-frame-step 3 --seed 116 ;;
         an6) masklet train "$RUN/cmix" "$WORK/an6" "${ON_RUN[@]}" --init "$RUN/stage6.safetensors" --lr 8e-4 --seed 102 ;;
         anz) masklet train "$RUN/z" "$WORK/anz" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --seed 103 ;;
         ans) masklet train "$RUN/cmix" "$WORK/ans" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --max-frame-step 2 \
