@@ -19,7 +19,8 @@
 # mostly clicks); tr1 tracks again from sg1 (at8's settings without the anchor). sg4 goes on
 # segmenting from sg3 (2,000 batches more); tr3 and tr4 track again from sg3 and sg4 as tr1 did;
 # fm3 tracks from b1 the same way on clips of every 1st-3rd frame (objects three times as fast),
-# fm3b goes on from fm3 (200 batches more), fm4 does as fm3 from tr4.
+# fm3b goes on from fm3 (200 batches more), fm4 does as fm3 from tr4; fm3s is fm3 with
+# another seed, fm5 fm3 on four-frame clips of every 1st-5th frame.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -148,12 +149,15 @@ for variant in "$@"; do
         fm3) masklet train "$WORK/mix" "$WORK/fm3" "${TRACK[@]}" --init "$WORK/b1/b1.safetensors" --max-frame-step 3 --seed 114 ;;
         fm3b) masklet train "$WORK/mix" "$WORK/fm3b" "${TRACK[@]}" --init "$WORK/fm3/last.pt" --max-frame-step 3 --seed 115 ;;
         fm4) masklet train "$WORK/mix" "$WORK/fm4" "${TRACK[@]}" --init "$WORK/tr4/last.pt" --max-frame-step 3 --seed 116 ;;
+        fm3s) masklet train "$WORK/mix" "$WORK/fm3s" "${TRACK[@]}" --init "$WORK/b1/b1.safetensors" --max-frame-step 3 --seed 117 ;;
+        fm5) masklet train "$WORK/mix" "$WORK/fm5" "${TRACK[@]}" --init "$WORK/b1/b1.safetensors" --clip-len 4 --max-frame-step 5 \
+                 --seed 118 ;;
         an6) masklet train "$RUN/cmix" "$WORK/an6" "${ON_RUN[@]}" --init "$RUN/stage6.safetensors" --lr 8e-4 --seed 102 ;;
         anz) masklet train "$RUN/z" "$WORK/anz" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --seed 103 ;;
         ans) masklet train "$RUN/cmix" "$WORK/ans" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --max-frame-step 2 \
                  --seed 104 ;;
         *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w za8 za8hi zb zm" \
-                 "at8 at8n at8na sg1 sg2 sg3 sg4 tr1 tr3 tr4 fm3 fm3b fm4 an6 anz ans" >&2; exit 2 ;;
+                 "at8 at8n at8na sg1 sg2 sg3 sg4 tr1 tr3 tr4 fm3 fm3b fm4 fm3s fm5 an6 anz ans" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
     case $variant in b1|l8b|r320b|fs6b) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac
