@@ -20,7 +20,10 @@
 # segmenting from sg3 (2,000 batches more); tr3 and tr4 track again from sg3 and sg4 as tr1 did;
 # fm3 tracks from b1 the same way on clips of every 1st-3rd frame (objects three times as fast),
 # fm3b goes on from fm3 (200 batches more), fm4 does as fm3 from tr4; fm3s is fm3 with
-# another seed, fm5 fm3 on four-frame clips of every 1st-5th frame.
+# another seed, fm5 fm3 on four-frame clips of every 1st-5th frame. mr4 gives the memory path
+# fresh weights on sg4's features, held as they are, and trains it with the decoder as stage 5
+# did, on clips of every 1st-3rd frame; mr4b goes on as stage 6 did, mr4c 400 batches more at
+# half the rate. mr1, mr1b and mr1c do the same on b1's features.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -79,6 +82,13 @@ TRACK=("${COARSE[@]}" --lr 2e-4 --supervise-all-iou --mask-prompt 0.3 --refine-c
        --preload --attention-weight 1)
 # The same on clips of every 1st-3rd frame, so the objects move up to three times as far.
 FASTER=("${TRACK[@]}" --max-frame-step 3)
+# Stage 5's way on clips of every 1st-3rd frame: memory encoder and memory attention anew.
+REMEMBER=(--model masklet-nano --freeze-image-encoder --batch-size 8 --clip-len 6 --max-frame-step 3 --multi-object 0.5
+          --mask-prompt 0.3 --box-prompt 0.3 --preload --attention-weight 1)
+FRESH_MEMORY=("${REMEMBER[@]}" --reinit memory_encoder --reinit memory_attention --lr 1.5e-3 --warmup 20 --refine-clicks 1
+              --steps 240)
+# Stage 6's way: on from there with a fresh schedule and two corrective clicks per prompted frame.
+ON_MEMORY=("${REMEMBER[@]}" --lr 8e-4 --warmup 10 --refine-clicks 2 --steps 200)
 case " $* " in
     *" u8w "*|*" c8w "*|*" sg3 "*|*" sg4 "*)
         if [ ! -d "$WORK/mixw" ]; then
@@ -154,12 +164,18 @@ for variant in "$@"; do
         fm3s) masklet train "$WORK/mix" "$WORK/fm3s" "${FASTER[@]}" --init "$WORK/b1/b1.safetensors" --seed 117 ;;
         fm5) masklet train "$WORK/mix" "$WORK/fm5" "${TRACK[@]}" --init "$WORK/b1/b1.safetensors" --clip-len 4 --max-frame-step 5 \
                  --seed 118 ;;
+        mr4) masklet train "$WORK/mix" "$WORK/mr4" "${FRESH_MEMORY[@]}" --init "$WORK/sg4/last.pt" --seed 119 ;;
+        mr4b) masklet train "$WORK/mix" "$WORK/mr4b" "${ON_MEMORY[@]}" --init "$WORK/mr4/last.pt" --seed 120 ;;
+        mr4c) masklet train "$WORK/mix" "$WORK/mr4c" "${ON_MEMORY[@]}" --init "$WORK/mr4b/last.pt" --lr 4e-4 --steps 400 --seed 123 ;;
+        mr1) masklet train "$WORK/mix" "$WORK/mr1" "${FRESH_MEMORY[@]}" --init "$WORK/b1/b1.safetensors" --seed 121 ;;
+        mr1b) masklet train "$WORK/mix" "$WORK/mr1b" "${ON_MEMORY[@]}" --init "$WORK/mr1/last.pt" --seed 122 ;;
+        mr1c) masklet train "$WORK/mix" "$WORK/mr1c" "${ON_MEMORY[@]}" --init "$WORK/mr1b/last.pt" --lr 4e-4 --steps 400 --seed 124 ;;
         an6) masklet train "$RUN/cmix" "$WORK/an6" "${ON_RUN[@]}" --init "$RUN/stage6.safetensors" --lr 8e-4 --seed 102 ;;
         anz) masklet train "$RUN/z" "$WORK/anz" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --seed 103 ;;
         ans) masklet train "$RUN/cmix" "$WORK/ans" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --max-frame-step 2 \
                  --seed 104 ;;
         *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w za8 za8hi zb zm" \
-                 "at8 at8n at8na sg1 sg2 sg3 sg4 tr1 tr3 tr4 fm3 fm3b fm4 fm3s fm5 an6 anz ans" >&2; exit 2 ;;
+                 "at8 at8n at8na sg1 sg2 sg3 sg4 tr1 tr3 tr4 fm3 fm3b fm4 fm3s fm5 mr4 mr4b mr4c mr1 mr1b mr1c an6 anz ans" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
     case $variant in b1|l8b|r320b|fs6b) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac
