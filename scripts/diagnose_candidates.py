@@ -40,8 +40,8 @@ def box_iou(a: np.ndarray | None, b: np.ndarray | None) -> float:
         return 0.0
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
     h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
-    area = lambda x: (x[2] - x[0] + 1) * (x[3] - x[1] + 1)  # noqa: E731
-    return float(w * h / (area(a) + area(b) - w * h))
+    area_a, area_b = ((x[2] - x[0] + 1) * (x[3] - x[1] + 1) for x in (a, b))
+    return float(w * h / (area_a + area_b - w * h))
 
 
 class CandidateRule:
