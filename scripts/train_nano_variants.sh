@@ -23,7 +23,8 @@
 # another seed, fm5 fm3 on four-frame clips of every 1st-5th frame. mr4 gives the memory path
 # fresh weights on sg4's features, held as they are, and trains it with the decoder as stage 5
 # did, on clips of every 1st-3rd frame; mr4b goes on as stage 6 did, mr4c 400 batches more at
-# half the rate, mr4d 400 more again. mr1, mr1b and mr1c do the same on b1's features.
+# half the rate, mr4d 400 more again; mr4cd is mr4c and mr4d averaged weight by weight.
+# mr1, mr1b and mr1c do the same on b1's features.
 # 15-40 minutes a variant on this 2-core CPU. Run from the repository's root.
 set -euo pipefail
 WORK=${1:?WORKDIR}
@@ -168,6 +169,9 @@ for variant in "$@"; do
         mr4b) masklet train "$WORK/mix" "$WORK/mr4b" "${ON_MEMORY[@]}" --init "$WORK/mr4/last.pt" --seed 120 ;;
         mr4c) masklet train "$WORK/mix" "$WORK/mr4c" "${ON_MEMORY[@]}" --init "$WORK/mr4b/last.pt" --lr 4e-4 --steps 400 --seed 123 ;;
         mr4d) masklet train "$WORK/mix" "$WORK/mr4d" "${ON_MEMORY[@]}" --init "$WORK/mr4c/last.pt" --lr 4e-4 --steps 400 --seed 125 ;;
+        mr4cd) mkdir -p "$WORK/mr4cd"
+            masklet export "$WORK/mr4d/last.pt" "$WORK/mr4cd/mr4cd.safetensors" --model masklet-nano \
+                --blend-with "$WORK/mr4c/last.pt" --blend 0.5 ;;
         mr1) masklet train "$WORK/mix" "$WORK/mr1" "${FRESH_MEMORY[@]}" --init "$WORK/b1/b1.safetensors" --seed 121 ;;
         mr1b) masklet train "$WORK/mix" "$WORK/mr1b" "${ON_MEMORY[@]}" --init "$WORK/mr1/last.pt" --seed 122 ;;
         mr1c) masklet train "$WORK/mix" "$WORK/mr1c" "${ON_MEMORY[@]}" --init "$WORK/mr1b/last.pt" --lr 4e-4 --steps 400 --seed 124 ;;
@@ -176,10 +180,10 @@ for variant in "$@"; do
         ans) masklet train "$RUN/cmix" "$WORK/ans" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --max-frame-step 2 \
                  --seed 104 ;;
         *)  echo "unknown variant $variant: k m1 m2 n1 n2 p r s1 m3 a1 b1 l8 r320 fs6 l8b r320b fs6b u8 u8hi u8w c8w za8 za8hi zb zm" \
-                 "at8 at8n at8na sg1 sg2 sg3 sg4 tr1 tr3 tr4 fm3 fm3b fm4 fm3s fm5 mr4 mr4b mr4c mr4d mr1 mr1b mr1c an6 anz ans" >&2; exit 2 ;;
+                 "at8 at8n at8na sg1 sg2 sg3 sg4 tr1 tr3 tr4 fm3 fm3b fm4 fm3s fm5 mr4 mr4b mr4c mr4d mr4cd mr1 mr1b mr1c an6 anz ans" >&2; exit 2 ;;
     esac
     checkpoint="$WORK/$variant/last.pt"
-    case $variant in b1|l8b|r320b|fs6b) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac
+    case $variant in b1|l8b|r320b|fs6b|mr4cd) checkpoint="$WORK/$variant/$variant.safetensors" ;; esac
     size=()
     case $variant in r320*) size=(--image-size 320) ;; esac
     if [ ${#size[@]} -eq 0 ]; then  # the diagnoses run at the model's own input size
