@@ -29,19 +29,19 @@ import torch.nn.functional as F
 from masklet.data.davis import first_masks, list_sequences, read_annotation
 from masklet.eval.metrics import region_similarity
 from masklet.eval.vos import vos_segmenters
-from masklet.inference.boxes import masks_to_boxes
+from masklet.inference import boxes
 from masklet.inference.video_predictor import VideoPredictor
 from masklet.model.sam2 import Sam2
 
 
 def box_iou(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    """IoU of two x0, y0, x1, y1 boxes (inclusive ends); 0 when either is missing."""
+    """IoU of two x0, y0, x1, y1 boxes with inclusive ends (as masks_to_boxes gives them);
+    0 when either is missing."""
     if a is None or b is None:
         return 0.0
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
-    area_a, area_b = ((x[2] - x[0] + 1) * (x[3] - x[1] + 1) for x in (a, b))
-    return float(w * h / (area_a + area_b - w * h))
+    ends = torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=torch.float64)  # inclusive -> exclusive ends
+    a_, b_ = (torch.as_tensor(x, dtype=torch.float64)[None] + ends for x in (a, b))
+    return float(boxes.box_iou(a_, b_)[0, 0])
 
 
 class CandidateRule:
@@ -73,7 +73,7 @@ class CandidateRule:
 
     @staticmethod
     def box(mask: torch.Tensor) -> np.ndarray | None:
-        return masks_to_boxes(mask[None])[0].numpy().astype(float) if mask.any() else None
+        return boxes.masks_to_boxes(mask[None])[0].numpy().astype(float) if mask.any() else None
 
     def choose(self, candidates: torch.Tensor, predicted: torch.Tensor) -> int:
         """Index of the kept one of (M, h, w) candidate logits."""

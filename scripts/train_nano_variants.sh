@@ -90,6 +90,8 @@ FRESH_MEMORY=("${REMEMBER[@]}" --reinit memory_encoder --reinit memory_attention
               --steps 240)
 # Stage 6's way: on from there with a fresh schedule and two corrective clicks per prompted frame.
 ON_MEMORY=("${REMEMBER[@]}" --lr 8e-4 --warmup 10 --refine-clicks 2 --steps 200)
+# And on again, 400 batches at half that rate (mr4c, mr4d, mr1c).
+LONGER=("${ON_MEMORY[@]}" --lr 4e-4 --steps 400)
 case " $* " in
     *" u8w "*|*" c8w "*|*" sg3 "*|*" sg4 "*)
         if [ ! -d "$WORK/mixw" ]; then
@@ -167,14 +169,14 @@ for variant in "$@"; do
                  --seed 118 ;;
         mr4) masklet train "$WORK/mix" "$WORK/mr4" "${FRESH_MEMORY[@]}" --init "$WORK/sg4/last.pt" --seed 119 ;;
         mr4b) masklet train "$WORK/mix" "$WORK/mr4b" "${ON_MEMORY[@]}" --init "$WORK/mr4/last.pt" --seed 120 ;;
-        mr4c) masklet train "$WORK/mix" "$WORK/mr4c" "${ON_MEMORY[@]}" --init "$WORK/mr4b/last.pt" --lr 4e-4 --steps 400 --seed 123 ;;
-        mr4d) masklet train "$WORK/mix" "$WORK/mr4d" "${ON_MEMORY[@]}" --init "$WORK/mr4c/last.pt" --lr 4e-4 --steps 400 --seed 125 ;;
+        mr4c) masklet train "$WORK/mix" "$WORK/mr4c" "${LONGER[@]}" --init "$WORK/mr4b/last.pt" --seed 123 ;;
+        mr4d) masklet train "$WORK/mix" "$WORK/mr4d" "${LONGER[@]}" --init "$WORK/mr4c/last.pt" --seed 125 ;;
         mr4cd) mkdir -p "$WORK/mr4cd"
             masklet export "$WORK/mr4d/last.pt" "$WORK/mr4cd/mr4cd.safetensors" --model masklet-nano \
                 --blend-with "$WORK/mr4c/last.pt" --blend 0.5 ;;
         mr1) masklet train "$WORK/mix" "$WORK/mr1" "${FRESH_MEMORY[@]}" --init "$WORK/b1/b1.safetensors" --seed 121 ;;
         mr1b) masklet train "$WORK/mix" "$WORK/mr1b" "${ON_MEMORY[@]}" --init "$WORK/mr1/last.pt" --seed 122 ;;
-        mr1c) masklet train "$WORK/mix" "$WORK/mr1c" "${ON_MEMORY[@]}" --init "$WORK/mr1b/last.pt" --lr 4e-4 --steps 400 --seed 124 ;;
+        mr1c) masklet train "$WORK/mix" "$WORK/mr1c" "${LONGER[@]}" --init "$WORK/mr1b/last.pt" --seed 124 ;;
         an6) masklet train "$RUN/cmix" "$WORK/an6" "${ON_RUN[@]}" --init "$RUN/stage6.safetensors" --lr 8e-4 --seed 102 ;;
         anz) masklet train "$RUN/z" "$WORK/anz" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --seed 103 ;;
         ans) masklet train "$RUN/cmix" "$WORK/ans" "${ON_RUN[@]}" --init "$WORK/an6/last.pt" --lr 4e-4 --max-frame-step 2 \
