@@ -2,6 +2,8 @@
 
     python scripts/sweep.py WORK OUT --budget 480 [--data plain --counts 1000 800] [--sweep 2]
     python scripts/sweep.py WORK OUT --budget 480 --data cutouts --counts 1200 800 --sweep 4 --anchor STAGE6
+    python scripts/sweep.py WORK5S OUT --budget 200 --data cutouts --counts 1200 800 --sweep 5s --backgrounds WALLS &&
+    python scripts/sweep.py WORK5M OUT --budget 330 --data tracking --counts 1200 800 400 300 --sweep 5m --init WORK5S/sg/last.pt
 
 Generates the training data in parallel (the same sequences `masklet generate` writes),
 runs a short calibration slice of every variant at once to learn its steps per second,
@@ -42,6 +44,16 @@ FINE_STAGES = ["--freeze", "image_encoder.trunk.patch_embed", "--freeze", "image
                "--freeze", "image_encoder.trunk.blocks.1", "--freeze", "image_encoder.trunk.blocks.2"]
 # The neck stays frozen throughout: stage 3's rescale left its weights ~100x smaller than Adam's steps.
 NECK = ["--freeze", "image_encoder.neck"]
+# 5s and 5m: issue 22's segmenter-first order at GPU scale, two runs one after the other
+# (see the module docstring). 5s: single frames segmented from boxes and clicks, from b1
+# (scripts/train_nano_variants.sh sg5 at 8 times the batch). 5m: on 5s's features, held,
+# the memory encoder and memory attention anew, trained with the decoder on clips of every
+# 1st-3rd frame (mr5 at 4 times the batch), its weights kept every 100 steps to average.
+SEGMENT = ["--clip-len", "1", "--batch-size", "64", "--mask-prompt", "0", "--box-prompt", "0.3", "--refine-clicks", "2",
+           "--warmup", "20", "--preload", *NECK]
+REMEMBER = [*FRESH_MEMORY, "--clip-len", "6", "--max-frame-step", "3", "--batch-size", "32", "--mask-prompt", "0.3",
+            "--box-prompt", "0.3", "--refine-clicks", "2", "--attention-weight", "1", "--warmup", "20", "--preload",
+            "--keep-every", "100"]
 SWEEPS: dict[str, dict[str, list[str]]] = {
     "1": {
         "f8": ["--freeze-image-encoder", "--clip-len", "8", "--lr", "3e-4", "--seed", "11"],
@@ -79,12 +91,24 @@ SWEEPS: dict[str, dict[str, list[str]]] = {
         "u32fs": [*FROM_B1, *NECK, "--lr", "2e-4", "--image-encoder-lr", "1e-4", "--max-frame-step", "3", "--augment",
                   "--seed", "75"],
     },
+    "5s": {
+        "sg": [*SEGMENT, *FINE_STAGES, "--lr", "4e-4", "--image-encoder-lr", "1e-4", "--seed", "81"],
+        "sgfine": [*SEGMENT, "--lr", "4e-4", "--image-encoder-lr", "1e-4", "--seed", "82"],
+    },
+    "5m": {
+        "mr": [*REMEMBER, "--lr", "2e-3", "--seed", "91"],
+        "mrslow": [*REMEMBER, "--lr", "1e-3", "--seed", "92"],
+        "mr1": [*REMEMBER, "--lr", "2e-3", "--max-frame-step", "1", "--seed", "93"],
+    },
 }
 # The training sets of each --data: (folder, `masklet generate` options); --counts gives their sizes.
 DATASETS = {
     "plain": [("train", []), ("crowd", ["--objects", "2-4", "--distractors", "3"])],
     "cutouts": [("clut", ["--cutouts", "0.7", "--clutter", "3"]), ("wclut", ["--wide", "--cutouts", "0.7", "--clutter", "3"])],
 }
+# tracking: both of those and both of plain's (what mr5 tracks on); --counts gives four sizes.
+DATASETS["tracking"] = DATASETS["cutouts"] + DATASETS["plain"]
+KEEP_AVERAGED = 4  # a run that kept its weights (--keep-every) is also exported as the mean of its last four
 
 
 def masklet(*args: str) -> list[str]:
@@ -154,7 +178,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, required=True, help="seconds for everything, from start to the last export")
     ap.add_argument("--data", choices=sorted(DATASETS), default="plain",
                     help="plain: plain and crowded sequences; cutouts: the cut-out-rich and wide ones")
-    ap.add_argument("--counts", type=positive, nargs=2, default=[1000, 800], metavar=("N1", "N2"), help="sequences in each set")
+    ap.add_argument("--counts", type=positive, nargs="+", default=[1000, 800], metavar="N",
+                    help="sequences in each set of --data (two; four for tracking)")
     ap.add_argument("--data-root", type=Path, default=None, help="the generator's photos (default: the packaged ones)")
     ap.add_argument("--backgrounds", type=Path, default=None, help="further photos (scripts/fetch_backgrounds.py)")
     ap.add_argument("--init", default="src/masklet/weights/masklet-nano.safetensors")
@@ -172,6 +197,9 @@ def main() -> None:
                          f"not {args.anchor!r}")
     if args.anchor and not anchored:
         print(f"sweep {args.sweep} has no anchor: --anchor is not used", flush=True)
+    if len(args.counts) != len(DATASETS[args.data]):
+        raise SystemExit(f"--data {args.data} has {len(DATASETS[args.data])} sets "
+                         f"({', '.join(n for n, _ in DATASETS[args.data])}): give as many --counts, not {len(args.counts)}")
     variants = {n: [a.replace("{anchor}", args.anchor or "") for a in v] for n, v in SWEEPS[args.sweep].items()}
     unknown = sorted(set(args.only or []) - set(variants))
     if unknown:
@@ -233,6 +261,12 @@ def main() -> None:
             continue
         state = torch.load(last, map_location="cpu", weights_only=True)
         save_file({k: v.half().contiguous() for k, v in state["model"].items()}, str(args.out / f"{n}.safetensors"))
+        kept = sorted((args.work / n).glob("step-*.pt"))[-KEEP_AVERAGED:]
+        if len(kept) > 1:
+            states = [torch.load(k, map_location="cpu", weights_only=True)["model"] for k in kept]
+            averaged = {k: (sum(s[k] for s in states) / len(states) if v.is_floating_point() else v) for k, v in states[0].items()}
+            save_file({k: v.half().contiguous() for k, v in averaged.items()}, str(args.out / f"{n}-avg.safetensors"))
+            print(f"{n}-avg: the mean of {', '.join(k.stem for k in kept)}", flush=True)
         done = logged(args.work, n)
         mean = sum(float(r[1]) for r in done[-200:]) / len(done[-200:])
         print(f"{n}: step {state['step']} of {steps[n]} ({len(done)} logged), mean loss of the last 200 {mean:.4f}", flush=True)

@@ -67,6 +67,32 @@ def test_generate_eval_train(tmp_path: Path, shared_data: Path) -> None:
     assert r.returncode != 0 and "sam2.1_hiera_t" in r.stderr and not (tmp_path / "x.safetensors").exists()
 
 
+def test_keep_every_and_average(tmp_path: Path, shared_data: Path) -> None:
+    data, run = tmp_path / "data", tmp_path / "run"
+    r = masklet("generate", str(data), "-n", "1", "--frames", "3", "--size", "96x64", "--data-root", str(shared_data))
+    assert r.returncode == 0, r.stderr
+    r = masklet("train", str(data), str(run), "--init", "standin", "--steps", "3", "--clip-len", "2", "--image-size", "64",
+                "--lr", "1e-2", "--keep-every", "2")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in run.glob("step-*.pt")) == ["step-000002.pt"]
+    kept = torch.load(run / "step-000002.pt", weights_only=True)
+    last = torch.load(run / "last.pt", weights_only=True)
+    assert kept["step"] == 2 and last["step"] == 3 and "optimizer" not in kept
+    key = "memory_attention.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(kept["model"][key], last["model"][key])
+    # The mean of the last step, the kept one and the start, weight by weight.
+    r = masklet("export", str(run / "last.pt"), str(tmp_path / "a.safetensors"), "--image-size", "64",
+                "--average-with", str(run / "step-000002.pt"), "--average-with", "standin")
+    assert r.returncode == 0, r.stderr
+    averaged, start = load_file(str(tmp_path / "a.safetensors")), masklet_standin_state(64)
+    for k, v in last["model"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(averaged[k], (v + kept["model"][k] + start[k]) / 3, msg=k)
+    r = masklet("export", str(run / "last.pt"), str(tmp_path / "b.safetensors"), "--image-size", "64",
+                "--average-with", "standin", "--blend-with", "standin", "--blend", "0.5")
+    assert r.returncode == 2 and "average or blend" in r.stderr and not (tmp_path / "b.safetensors").exists(), r.stderr
+
+
 def masklet_standin_state(image_size: int) -> dict[str, torch.Tensor]:
     from masklet.build import build_model
 

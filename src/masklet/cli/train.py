@@ -63,12 +63,14 @@ from . import main
 @click.option("--image-size", type=int, default=None, help="override the model's input size")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--keep-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="also keep the weights every N steps as OUT/step-NNNNNN.pt, to average (0: only last.pt)")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None,
               help="end this run after N steps of the schedule (run the same command again to resume)")
 def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, lr: float, warmup: int, clip_len: int, batch_size: int,
           freeze_image_encoder: bool, freeze: tuple[str, ...], train_only: tuple[str, ...], image_encoder_lr: float | None, decoder_lr: float | None, multi_object: float, mask_prompt: float, box_prompt: float, refine_clicks: int, supervise_all_iou: bool, anchor: str | None, anchor_weight: float, appearance_weight: float,
           attention_weight: float,
-          reinit: tuple[str, ...], embedding_norm: float | None, augment: bool, max_frame_step: int, preload: bool, bf16: bool | None, grad_clip: float, image_size: int | None, seed: int, save_every: int, stop_after: int | None) -> None:
+          reinit: tuple[str, ...], embedding_norm: float | None, augment: bool, max_frame_step: int, preload: bool, bf16: bool | None, grad_clip: float, image_size: int | None, seed: int, save_every: int, keep_every: int, stop_after: int | None) -> None:
     """Train or fine-tune on a DAVIS-layout DATASET; checkpoints and losses.csv go to OUT (resumable)."""
     from ..train import PromptProbabilities, TrainConfig
     from ..train import train as run
@@ -81,7 +83,7 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
         raise click.BadParameter("--mask-prompt plus --box-prompt must be at most 1", param_hint="--box-prompt")
     prompts = PromptProbabilities(mask=mask_prompt, box=box_prompt, refine_clicks=refine_clicks)
     overrides = {"image_size": image_size} if image_size else {}
-    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, batch_size=batch_size, freeze_image_encoder=freeze_image_encoder, freeze=freeze, train_only=train_only, image_encoder_lr=image_encoder_lr, decoder_lr=decoder_lr, multi_object_prob=multi_object, seed=seed, save_every=save_every, stop_after=stop_after, prompts=prompts,
+    cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, clip_len=clip_len, batch_size=batch_size, freeze_image_encoder=freeze_image_encoder, freeze=freeze, train_only=train_only, image_encoder_lr=image_encoder_lr, decoder_lr=decoder_lr, multi_object_prob=multi_object, seed=seed, save_every=save_every, keep_every=keep_every, stop_after=stop_after, prompts=prompts,
                       reinit=reinit, embedding_norm=embedding_norm, augment=augment, max_frame_step=max_frame_step, preload=preload, bf16=bf16, grad_clip=grad_clip, supervise_all_iou=supervise_all_iou, anchor=anchor, anchor_weight=anchor_weight, appearance_weight=appearance_weight,
                       attention_weight=attention_weight)
     result = run(config, dataset, out, cfg, init=init, **overrides)
@@ -99,8 +101,10 @@ def train(dataset: Path, out: Path, config: str, init: str | None, steps: int, l
               help="write BLEND x CHECKPOINT + (1 - BLEND) x BASE, weight by weight (weight-space ensembling of a fine-tuned model with its start)")
 @click.option("--blend-module", multiple=True, metavar="MODULE=W",
               help="another share for one submodule's weights (e.g. sam_mask_decoder=0.5; repeatable)")
+@click.option("--average-with", multiple=True, metavar="CHECKPOINT",
+              help="write the mean of CHECKPOINT and these, weight by weight (e.g. a run's last kept steps; repeatable)")
 def export(checkpoint: Path, out: Path, config: str, image_size: int | None, blend_with: str | None, blend: float,
-           blend_module: tuple[str, ...]) -> None:
+           blend_module: tuple[str, ...], average_with: tuple[str, ...]) -> None:
     """Write a training CHECKPOINT's model weights (checked by a strict load) as safetensors OUT."""
     from ..build import build_model
     from ..checkpoint import save_safetensors, sha256_of
@@ -108,9 +112,18 @@ def export(checkpoint: Path, out: Path, config: str, image_size: int | None, ble
     shares = _module_shares(blend_module)
     if (blend < 1 or bool(shares)) != (blend_with is not None):
         raise click.BadParameter("--blend below 1 or --blend-module, and --blend-with, go together", param_hint="--blend")
+    if average_with and blend_with is not None:
+        raise click.BadParameter("average or blend, not both: export the average first, then blend it", param_hint="--average-with")
     overrides = {"image_size": image_size} if image_size else {}
     model = build_model(config, checkpoint, device="cpu", **overrides)  # strict: a wrong config is named
     state = model.state_dict()
+    for other in average_with:
+        for k, v in build_model(config, other, device="cpu", **overrides).state_dict().items():
+            if v.is_floating_point():
+                state[k] = state[k] + v
+    for k, v in state.items():
+        if average_with and v.is_floating_point():
+            state[k] = v / (1 + len(average_with))
     if blend_with is not None:
         unknown = sorted(m for m in shares if not any(k.startswith(m + ".") for k in state))
         if unknown:

@@ -256,6 +256,9 @@ class TrainConfig:
     seed: int = 0
     bf16: bool | None = None  # None: on where the hardware has bf16 (CUDA with bf16)
     save_every: int = 100
+    # > 0: also keep the model's weights every keep_every steps as step-NNNNNN.pt, so the
+    # last few can be averaged weight by weight (`masklet export --average-with`).
+    keep_every: int = 0
     progress: bool = True
 
 
@@ -491,6 +494,9 @@ def train(
                 if step % cfg.save_every == 0 or step == end:
                     with atomic_path(last) as tmp:
                         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp)
+                if cfg.keep_every and step % cfg.keep_every == 0:
+                    with atomic_path(out / f"step-{step:06d}.pt") as tmp:
+                        torch.save({"model": model.state_dict(), "step": step}, tmp)
     bar.close()
     if world > 1:
         dist.barrier()
