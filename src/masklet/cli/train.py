@@ -117,13 +117,12 @@ def export(checkpoint: Path, out: Path, config: str, image_size: int | None, ble
     overrides = {"image_size": image_size} if image_size else {}
     model = build_model(config, checkpoint, device="cpu", **overrides)  # strict: a wrong config is named
     state = model.state_dict()
-    for other in average_with:
-        for k, v in build_model(config, other, device="cpu", **overrides).state_dict().items():
-            if v.is_floating_point():
-                state[k] = state[k] + v
-    for k, v in state.items():
-        if average_with and v.is_floating_point():
-            state[k] = v / (1 + len(average_with))
+    if average_with:  # a running sum: one more checkpoint in memory at a time, whatever the model's size
+        for other in average_with:
+            for k, v in build_model(config, other, device="cpu", **overrides).state_dict().items():
+                if v.is_floating_point():
+                    state[k] = state[k] + v
+        state = {k: v / (1 + len(average_with)) if v.is_floating_point() else v for k, v in state.items()}
     if blend_with is not None:
         unknown = sorted(m for m in shares if not any(k.startswith(m + ".") for k in state))
         if unknown:
